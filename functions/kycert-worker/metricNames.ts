@@ -1,0 +1,29 @@
+/**
+ * CloudWatch metric names emitted by the worker (Embedded Metric Format through Powertools Metrics).
+ * The CDK alarms and dashboard import these, so a rename cannot silently break an alarm.
+ */
+export const METRICS_NAMESPACE = 'KycertQueue';
+
+export const MetricName = {
+  /** A run was created (or replayed under a known key) and recorded. */
+  succeeded: 'Succeeded',
+  /** A retry was scheduled after kycert answered 429. */
+  retriedRateLimited: 'RetriedRateLimited',
+  /** A retry was scheduled after a 5xx or 408: the outcome is unknown. */
+  retriedServerError: 'RetriedServerError',
+  /** A retry was scheduled after a network error or timeout: the outcome is unknown. */
+  retriedNetworkError: 'RetriedNetworkError',
+  /** A retry was scheduled because kycert answered 409: a request with this key is still in progress. */
+  retriedInProgress: 'RetriedInProgress',
+  /** The message was sent to the DLQ; emitted once with no dimension and once with a `reason` dimension. */
+  deadLettered: 'DeadLettered',
+  /** kycert answered 401 (before or after the credential refresh). */
+  authenticationFailures: 'AuthenticationFailures',
+  /** A copy of a message whose key already finished was acknowledged without calling kycert. */
+  duplicateDeliveries: 'DuplicateDeliveries',
+  /** Time from sending the POST to the end of kycert's answer. */
+  kycertLatency: 'KycertLatency',
+  /** A record failed for a reason the worker did not expect (AWS call failed, bug); it will be retried. */
+  unexpectedErrors: 'UnexpectedErrors',
+} as const;
+export type MetricName = (typeof MetricName)[keyof typeof MetricName];
