@@ -1,0 +1,57 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { secretsManagerApiKey, staticApiKey } from './apiKeySource.js';
+import type { WorkerConfig } from './config.js';
+import { DeadLetterQueue } from './deadLetterQueue.js';
+import { KycertClient } from './kycertClient.js';
+import { MessageVisibility } from './messageVisibility.js';
+import { METRICS_NAMESPACE } from './metricNames.js';
+import { OutcomeStore } from './outcomeStore.js';
+import type { WorkerDeps } from './processRecord.js';
+
+export const SERVICE_NAME = 'kycert-queue';
+
+/**
+ * Builds the real dependencies once per execution environment, so clients, connection pools and the cached
+ * API key survive across invocations. AWS clients honour AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SQS /
+ * AWS_ENDPOINT_URL_DYNAMODB, which is how the same code runs against the local emulators.
+ */
+export function createWorkerDeps(config: WorkerConfig, overrides: Partial<WorkerDeps> = {}): WorkerDeps {
+  // With an endpoint override the SDK would otherwise send QueueUrl calls to the URL's own host.
+  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  const dynamodb = new DynamoDBClient({});
+  const apiKey =
+    config.apiKey.kind === 'env'
+      ? staticApiKey(config.apiKey.value)
+      : secretsManagerApiKey({ secretId: config.apiKey.secretId, maxAgeSeconds: config.apiKeyCacheSeconds });
+  return {
+    policy: {
+      maxAttempts: config.maxAttempts,
+      maxReceiveCount: config.maxReceiveCount,
+      backoffBaseSeconds: config.backoffBaseSeconds,
+      backoffMaxSeconds: config.backoffMaxSeconds,
+      idempotencyWindowSeconds: config.idempotencyWindowSeconds,
+    },
+    kycert: new KycertClient({
+      baseUrl: config.kycertBaseUrl,
+      apiKey,
+      apiVersion: config.kycertApiVersion,
+      connectTimeoutMs: config.httpConnectTimeoutMs,
+      timeoutMs: config.httpTimeoutMs,
+    }),
+    outcomeStore: new OutcomeStore({
+      client: dynamodb,
+      tableName: config.outcomeTableName,
+      ttlSeconds: config.outcomeTtlSeconds,
+    }),
+    deadLetterQueue: new DeadLetterQueue({ client: sqs, queueUrl: config.deadLetterQueueUrl }),
+    visibility: new MessageVisibility({ client: sqs, queueUrl: config.queueUrl }),
+    logger: new Logger({ serviceName: SERVICE_NAME }),
+    metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),
+    nowMs: Date.now,
+    random: Math.random,
+    ...overrides,
+  };
+}
