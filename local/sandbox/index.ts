@@ -1,0 +1,20 @@
+/** The kycert sandbox: an embedded stand-in for kycert's API, for local runs, tests and benchmarks. */
+export { maskDocument, normaliseDocument } from './brazilianDocument.js';
+export type { Decision, RiskLevel } from './fixtureOutcomes.js';
+export type { KycertErrorBody } from './kycertError.js';
+export {
+  type ApiKeyConfig,
+  type ApiKeyInput,
+  DEFAULT_FAULTS,
+  type KycertSandboxOptions,
+  SANDBOX_DEFAULTS,
+  SandboxConfigError,
+  type SandboxFaults,
+  Scope,
+} from './options.js';
+export type { SandboxLogEntry } from './requestLog.js';
+export type { RetryAfterFormat } from './retryAfter.js';
+export type { KycertCreatedRun, KycertRunView, RunStatus, SandboxRun } from './runStore.js';
+export { FaultKind, type SandboxStats } from './sandboxStats.js';
+export { seededRandom } from './seededRandom.js';
+export { type KycertSandbox, startKycertSandbox } from './startKycertSandbox.js';

@@ -1,0 +1,129 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleepMs } from 'node:timers/promises';
+import { API_PREFIX, createRequestHandler, type SandboxContext } from './createRequestHandler.js';
+import { FixedWindowRateLimiter } from './fixedWindowRateLimiter.js';
+import { IdempotencyStore } from './idempotencyStore.js';
+import {
+  type ApiKeyInput,
+  DEFAULT_FAULTS,
+  type KycertSandboxOptions,
+  mergeFaults,
+  requireInRange,
+  resolveApiKeys,
+  SANDBOX_DEFAULTS,
+  SandboxConfigError,
+  type SandboxFaults,
+} from './options.js';
+import { writeLogLine } from './requestLog.js';
+import { RunStore, type SandboxRun } from './runStore.js';
+import { type SandboxStats, StatsRecorder } from './sandboxStats.js';
+
+export interface KycertSandbox {
+  /** e.g. `http://127.0.0.1:40123/api/v1`, without a trailing slash: what the worker takes as `KYCERT_BASE_URL`. */
+  readonly baseUrl: string;
+  readonly port: number;
+  /** The first configured API key, for the common single-key case. */
+  readonly apiKey: string;
+  stats(): SandboxStats;
+  /** Every run created so far, with its status as of the sandbox's clock. */
+  runs(): SandboxRun[];
+  /** The faults now in force. */
+  faults(): SandboxFaults;
+  /** Merges `partial` over the faults now in force and returns the result; throws `SandboxConfigError` on a bad value. */
+  setFaults(partial: Partial<SandboxFaults>): SandboxFaults;
+  /** Runs that may still be created (`Infinity`: unlimited). */
+  setCredits(credits: number): void;
+  /** Replaces the valid keys, e.g. to rotate one: requests with a dropped key get 401 from now on. */
+  setValidApiKeys(keys: readonly ApiKeyInput[]): void;
+  /** Stops listening, drops open connections and gives up on held requests. */
+  close(): Promise<void>;
+}
+
+/** Starts kycert's stand-in on loopback; resolves once it is listening. */
+export async function startKycertSandbox(options: KycertSandboxOptions = {}): Promise<KycertSandbox> {
+  const apiKeyInputs = options.apiKeys ?? [SANDBOX_DEFAULTS.apiKey];
+  if (apiKeyInputs.length === 0) throw new SandboxConfigError('apiKeys must name at least one key');
+  const rateLimitPerMinute = options.rateLimitPerMinute ?? SANDBOX_DEFAULTS.rateLimitPerMinute;
+  const rateLimitWindowMs = options.rateLimitWindowMs ?? SANDBOX_DEFAULTS.rateLimitWindowMs;
+  const estimatedSeconds = options.estimatedSeconds ?? SANDBOX_DEFAULTS.estimatedSeconds;
+  const credits = options.credits ?? Number.POSITIVE_INFINITY;
+  requireInRange('rateLimitPerMinute', rateLimitPerMinute, 1, Number.MAX_SAFE_INTEGER);
+  requireInRange('rateLimitWindowMs', rateLimitWindowMs, 1, Number.MAX_SAFE_INTEGER);
+  requireInRange('estimatedSeconds', estimatedSeconds, 0, Number.MAX_SAFE_INTEGER);
+  requireCredits(credits);
+
+  const templates = new Set(options.templates ?? []);
+  const strictTemplates = options.strictTemplates ?? false;
+  const closing = new AbortController();
+  const stats = new StatsRecorder();
+  const ctx: SandboxContext = {
+    state: {
+      faults: mergeFaults(DEFAULT_FAULTS, options.faults ?? {}),
+      apiKeys: resolveApiKeys(apiKeyInputs),
+      creditsRemaining: credits,
+    },
+    clock: options.clock ?? Date.now,
+    random: options.random ?? Math.random,
+    sleep: options.sleep ?? ((delayMs, signal) => sleepMs(delayMs, undefined, { signal })),
+    closing: closing.signal,
+    rateLimiter: new FixedWindowRateLimiter(rateLimitPerMinute, rateLimitWindowMs),
+    idempotency: new IdempotencyStore(SANDBOX_DEFAULTS.idempotencyTtlMs),
+    runs: new RunStore(),
+    stats,
+    estimatedSeconds,
+    isKnownTemplate: (templateId) =>
+      templates.has(templateId) || (!strictTemplates && templateId.startsWith('tpl_')),
+    log: options.log === true ? writeLogLine : options.log === false ? undefined : options.log,
+  };
+
+  const server = createServer(createRequestHandler(ctx));
+  const host = options.host ?? SANDBOX_DEFAULTS.host;
+  await listen(server, options.port ?? SANDBOX_DEFAULTS.port, host);
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+
+  return {
+    baseUrl: `http://${urlHost}:${port}${API_PREFIX}`,
+    port,
+    apiKey: [...ctx.state.apiKeys.keys()][0] as string,
+    stats: () => stats.snapshot(ctx.state.creditsRemaining),
+    runs: () => ctx.runs.all(ctx.clock()),
+    faults: () => ({ ...ctx.state.faults }),
+    setFaults: (partial) => {
+      ctx.state.faults = mergeFaults(ctx.state.faults, partial);
+      return { ...ctx.state.faults };
+    },
+    setCredits: (remaining) => {
+      requireCredits(remaining);
+      ctx.state.creditsRemaining = remaining;
+    },
+    setValidApiKeys: (keys) => {
+      if (keys.length === 0) throw new SandboxConfigError('setValidApiKeys needs at least one key');
+      ctx.state.apiKeys = resolveApiKeys(keys);
+    },
+    close: async () => {
+      closing.abort();
+      const closed = new Promise<void>((resolve, reject) =>
+        server.close((error) => (error === undefined ? resolve() : reject(error))),
+      );
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+function requireCredits(credits: number): void {
+  if (credits !== Number.POSITIVE_INFINITY) requireInRange('credits', credits, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/** Rejects with the server's own error (EADDRINUSE, EACCES…) so that the CLI can explain it. */
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
