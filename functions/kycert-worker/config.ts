@@ -35,6 +35,8 @@ const EnvSchema = z
     HTTP_CONNECT_TIMEOUT_MS: positiveInt(3_000),
     /** Time allowed for kycert's response headers, and between body chunks. @default 10000 ms */
     HTTP_TIMEOUT_MS: positiveInt(10_000),
+    /** Pace calls once kycert's X-RateLimit-Remaining drops under this share of the limit; 0 disables. @default 0.15 */
+    KYCERT_THROTTLE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.15),
     /** How long an outcome item is kept before DynamoDB's TTL removes it. @default 30 days */
     OUTCOME_TTL_DAYS: positiveInt(30),
   })
@@ -59,6 +61,7 @@ export interface WorkerConfig {
   httpConnectTimeoutMs: number;
   httpTimeoutMs: number;
   outcomeTtlSeconds: number;
+  throttleThreshold: number;
 }
 
 export class ConfigError extends Error {}
@@ -89,5 +92,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     httpConnectTimeoutMs: e.HTTP_CONNECT_TIMEOUT_MS,
     httpTimeoutMs: e.HTTP_TIMEOUT_MS,
     outcomeTtlSeconds: e.OUTCOME_TTL_DAYS * 86_400,
+    throttleThreshold: e.KYCERT_THROTTLE_THRESHOLD,
   };
 }

@@ -10,6 +10,7 @@ import { MessageVisibility } from './messageVisibility.js';
 import { METRICS_NAMESPACE } from './metricNames.js';
 import { OutcomeStore } from './outcomeStore.js';
 import type { WorkerDeps } from './processRecord.js';
+import { RateLimitGovernor } from './rateLimitGovernor.js';
 
 export const SERVICE_NAME = 'kycert-queue';
 
@@ -50,6 +51,8 @@ export function createWorkerDeps(config: WorkerConfig, overrides: Partial<Worker
     visibility: new MessageVisibility({ client: sqs, queueUrl: config.queueUrl }),
     logger: new Logger({ serviceName: SERVICE_NAME }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),
+    rateLimitGovernor:
+      config.throttleThreshold > 0 ? new RateLimitGovernor(config.throttleThreshold) : undefined,
     nowMs: Date.now,
     random: Math.random,
     ...overrides,

@@ -19,6 +19,8 @@ export const MetricName = {
   deadLettered: 'DeadLettered',
   /** kycert answered 401 (before or after the credential refresh). */
   authenticationFailures: 'AuthenticationFailures',
+  /** A message was deferred before calling kycert because the remaining rate-limit budget ran low. */
+  deferredByThrottle: 'DeferredByThrottle',
   /** A copy of a message whose key already finished was acknowledged without calling kycert. */
   duplicateDeliveries: 'DuplicateDeliveries',
   /** Time from sending the POST to the end of kycert's answer. */

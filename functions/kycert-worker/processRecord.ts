@@ -7,6 +7,7 @@ import type { CreateRunOutcome } from './kycertClient.js';
 import type { MessageVisibility } from './messageVisibility.js';
 import { MetricName } from './metricNames.js';
 import type { OutcomeStore } from './outcomeStore.js';
+import type { RateLimitGovernor } from './rateLimitGovernor.js';
 import {
   type AttemptContext,
   beforeAttempt,
@@ -25,6 +26,8 @@ export interface WorkerDeps {
   visibility: MessageVisibility;
   logger: Logger;
   metrics: Metrics;
+  /** Paces calls when kycert's remaining budget runs low; absent = no proactive throttling. */
+  rateLimitGovernor?: RateLimitGovernor | undefined;
   nowMs: () => number;
   random: () => number;
 }
@@ -130,6 +133,7 @@ export async function processRecord(
     deps.metrics.addMetric(MetricName.kycertLatency, MetricUnit.Milliseconds, latencyMs);
     if (result.kind === 'response') {
       ({ httpStatus, errorCode, errorMessage } = result);
+      if (result.rateLimit !== undefined) deps.rateLimitGovernor?.observe(result.rateLimit);
       if (httpStatus === 401 || credentialRefreshed)
         deps.metrics.addMetric(MetricName.authenticationFailures, MetricUnit.Count, 1);
     } else {
