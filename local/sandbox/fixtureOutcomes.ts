@@ -13,9 +13,8 @@ const PARTIAL: RunOutcome = { decision: 'partial', riskLevel: 'medium' };
 
 /**
  * The CPFs kycert's sandbox documentation lists, by normalised document. Only 000.000.001-91 passes the CPF
- * check-digit arithmetic; the other three as documented do not, so a client that validates documents (ours
- * does) could never send them. They are accepted as is (see `isDocumentedFixture`), and this sandbox adds the
- * check-digit-valid CPF with the same nine first digits as an alias that reaches the same outcome.
+ * check-digit arithmetic; kycert accepts the others by name with `sk_test_` keys (they belong to nobody), and
+ * its live environment refuses them as `invalid_document`.
  */
 const DOCUMENTED_FIXTURES: ReadonlyMap<string, RunOutcome> = new Map([
   ['00000000191', APPROVED],
@@ -24,18 +23,12 @@ const DOCUMENTED_FIXTURES: ReadonlyMap<string, RunOutcome> = new Map([
   ['00000000806', PARTIAL],
 ]);
 
-const VALID_ALIASES: ReadonlyMap<string, RunOutcome> = new Map([
-  ['00000000272', BLOCKED],
-  ['00000000434', PENDING_REVIEW],
-  ['00000000868', PARTIAL],
-]);
-
 /** What a run on this document concludes; any document that is not a fixture is approved with low risk. */
 export function outcomeFor(normalisedDoc: string): RunOutcome {
-  return DOCUMENTED_FIXTURES.get(normalisedDoc) ?? VALID_ALIASES.get(normalisedDoc) ?? APPROVED;
+  return DOCUMENTED_FIXTURES.get(normalisedDoc) ?? APPROVED;
 }
 
-/** kycert's documented test CPFs are accepted even where their check digits are wrong. */
+/** kycert's documented test CPFs are accepted (with test keys) even where their check digits are wrong. */
 export function isDocumentedFixture(normalisedDoc: string): boolean {
   return DOCUMENTED_FIXTURES.has(normalisedDoc);
 }

@@ -31,17 +31,17 @@ function number(min: number, max: number, integer = false): (value: string) => n
 }
 
 const rate = number(0, 1);
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 const milliseconds = number(0, 3_600_000, true);
 
 const program = new Command('sandbox')
   .description('kycert sandbox: a local stand-in for the kycert bureau API (POST/GET /api/v1/bureau/runs).')
   .option('--port <port>', 'port to listen on (0: any free port)', number(0, 65_535, true), DEFAULT_PORT)
   .option('--host <host>', 'address to listen on', '127.0.0.1')
-  .option(
-    '--api-key <key>',
-    'a valid API key (sk_test_… or sk_live_…); repeat for several (default: sk_test_local)',
-    (value: string, previous: string[]) => [...previous, value],
-    [] as string[],
+  .addOption(
+    new Option('--api-key <key>', 'a valid API key (sk_test_… or sk_live_…); repeat for several')
+      .argParser(collect)
+      .default([], 'sk_test_local'),
   )
   .option(
     '--rate-limit <perWindow>',
@@ -61,11 +61,10 @@ const program = new Command('sandbox')
     number(0, 1_000_000_000, true),
   )
   .option('--estimated-seconds <s>', 'how long a run stays queued', number(0, 86_400), 5)
-  .option(
-    '--template <id>',
-    'a known template besides any tpl_…; repeatable',
-    (value: string, previous: string[]) => [...previous, value],
-    [] as string[],
+  .addOption(
+    new Option('--template <id>', 'a known template besides any tpl_…; repeatable')
+      .argParser(collect)
+      .default([], 'none'),
   )
   .option('--strict-templates', 'know only the --template ids, not every tpl_…', false)
   .option('--error-rate <0..1>', 'share of requests answered with a 5xx', rate)
@@ -87,7 +86,7 @@ const program = new Command('sandbox')
   )
   .option('--seed <n>', 'seed the fault draws, to replay a run exactly', number(0, 2 ** 32 - 1, true))
   .option('--quiet', 'no request log', false)
-  .showHelpAfterError('(run with --help for every option)');
+  .showHelpAfterError('Usage: npm run sandbox -- [options]   (--help lists every option)');
 
 interface CliOptions {
   port: number;

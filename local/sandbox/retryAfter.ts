@@ -1,12 +1,13 @@
 export type RetryAfterFormat = 'seconds' | 'http-date';
 
 /**
- * `Retry-After` in either form RFC 9110 allows. An HTTP-date has whole-second precision, so the instant is
- * rounded up: a client that waits until the date never comes back before `delaySeconds` have passed.
+ * `Retry-After` in either form RFC 9110 allows, never less than 1 s. Both forms round up, never down: a
+ * client that waits the whole seconds, or until the date (which has no milliseconds), never comes back
+ * before `delaySeconds` have passed.
  */
 export function formatRetryAfter(delaySeconds: number, format: RetryAfterFormat, nowMs: number): string {
-  const wholeSeconds = Math.max(1, Math.ceil(delaySeconds));
-  if (format === 'seconds') return String(wholeSeconds);
-  const retryAtMs = Math.ceil((nowMs + wholeSeconds * 1000) / 1000) * 1000;
+  const atLeastSeconds = Math.max(1, delaySeconds);
+  if (format === 'seconds') return String(Math.ceil(atLeastSeconds));
+  const retryAtMs = Math.ceil((nowMs + atLeastSeconds * 1000) / 1000) * 1000;
   return new Date(retryAtMs).toUTCString();
 }
