@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import { App, Aspects } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { appSettingsFromContext } from '../lib/appSettingsFromContext.js';
+import { KycertQueueStack } from '../lib/kycertQueueStack.js';
+
+// The CDK app: `npx cdk synth` / `npx cdk deploy` (cdk.json runs this file with tsx). Settings come from
+// CDK context (docs/deploy.md, "Settings"); no lookups, so synth needs neither credentials nor network.
+const app = new App();
+const settings = appSettingsFromContext((key) => app.node.tryGetContext(key));
+const stack = new KycertQueueStack(app, settings.stackName, {
+  stackName: settings.stackName,
+  env: settings.env,
+  description: 'kycert-queue: SQS requests queue, worker Lambda calling kycert, outcome table, DLQ, alarms',
+  kycertQueue: settings.props,
+});
+// cdk-nag on every synth: an unsuppressed AwsSolutions error fails `cdk synth` and `cdk deploy`.
+Aspects.of(stack).add(new AwsSolutionsChecks());

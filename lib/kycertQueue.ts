@@ -1,0 +1,222 @@
+import { Annotations, ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import type { Alarm, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { type Grant, type IGrantable, ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Tracing } from 'aws-cdk-lib/aws-lambda';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import { maxReceiveCountFor } from '../functions/kycert-worker/constants.js';
+import { type ConsumerConcurrency, consumerConcurrencyFor } from './consumerConcurrency.js';
+import { type AlarmKey, type AlarmThresholds, KycertQueueMonitoring } from './kycertQueueMonitoring.js';
+import { OutcomeStoreTable } from './outcomeStoreTable.js';
+import { RunQueues } from './runQueues.js';
+import { DEFAULT_STAGE, STAGE_NAME_PATTERN, stackNameFor } from './stackName.js';
+import { WorkerFunction, WorkerFunctionDefaults } from './workerFunction.js';
+import { resolveWorkerSettings, type WorkerSettings } from './workerSettings.js';
+
+/** AWS guidance for an SQS event source: the queue's visibility timeout at least 6 × the function timeout. */
+export const VISIBILITY_TIMEOUT_PER_FUNCTION_TIMEOUT = 6;
+
+/** The default for `secondsPerRecord`: the short end of a POST plus its DynamoDB writes, the safe end. */
+export const DEFAULT_SECONDS_PER_RECORD = 1;
+
+export interface KycertQueueProps extends Partial<WorkerSettings> {
+  /** Names the stack's alarms and dashboard (`kycert-queue-<stage>-…`). @default 'prod' */
+  readonly stageName?: string;
+  /**
+   * Name of an existing Secrets Manager secret holding the API key (the key itself, or JSON `{"api_key": …}`).
+   * @default a new secret with a random placeholder value: set the real key after the first deploy
+   */
+  readonly apiKeySecretName?: string;
+  /** E-mail address subscribed to the alarm topic (it must confirm the subscription). @default none */
+  readonly alarmEmail?: string;
+  /** An existing SNS topic for the alarms instead of a new one. @default a new topic */
+  readonly alarmTopic?: ITopic;
+  /** @default DEFAULT_ALARM_THRESHOLDS in kycertQueueMonitoring.ts */
+  readonly alarmThresholds?: Partial<AlarmThresholds>;
+  /** Time one record keeps its invocation busy, for sizing the event source (consumerConcurrency.ts). @default 1 s */
+  readonly secondsPerRecord?: number;
+  /** @default 60 s (see WorkerFunctionDefaults) */
+  readonly functionTimeout?: Duration;
+  /** @default 512 */
+  readonly functionMemorySizeMb?: number;
+  /** @default Tracing.ACTIVE */
+  readonly tracing?: Tracing;
+  /** @default RetentionDays.THREE_MONTHS */
+  readonly logRetention?: RetentionDays;
+  /** Main queue retention; must outlast `idempotencyWindowHours`. @default 4 days */
+  readonly queueRetention?: Duration;
+}
+
+/**
+ * kycert-queue as one construct: requests queue and DLQ, outcome table, API key secret, worker function,
+ * alarms and dashboard. Every prop is optional and its default is the secure, production choice.
+ */
+export class KycertQueue extends Construct {
+  public readonly stageName: string;
+  public readonly settings: WorkerSettings;
+  public readonly concurrency: ConsumerConcurrency;
+  public readonly queue: IQueue;
+  public readonly deadLetterQueue: IQueue;
+  public readonly outcomeTable: ITable;
+  public readonly apiKeySecret: ISecret;
+  public readonly workerFunction: NodejsFunction;
+  public readonly alarmTopic: ITopic;
+  public readonly alarms: Record<AlarmKey, Alarm>;
+  public readonly dashboard: Dashboard;
+  /** A managed policy that lets its holder send requests; for producers outside this CDK app. */
+  public readonly producerPolicy: ManagedPolicy;
+
+  constructor(scope: Construct, id: string, props: KycertQueueProps = {}) {
+    super(scope, id);
+    this.stageName = props.stageName ?? DEFAULT_STAGE;
+    if (!STAGE_NAME_PATTERN.test(this.stageName)) {
+      throw new Error(`stageName "${this.stageName}" must match ${STAGE_NAME_PATTERN}`);
+    }
+    this.settings = resolveWorkerSettings(props);
+    this.concurrency = consumerConcurrencyFor({
+      rateLimitPerMinute: this.settings.rateLimitPerMinute,
+      secondsPerRecord: props.secondsPerRecord ?? DEFAULT_SECONDS_PER_RECORD,
+    });
+    if (this.concurrency.peakRequestsPerMinute > this.settings.rateLimitPerMinute) {
+      Annotations.of(this).addWarningV2(
+        'kycert-queue:concurrency-floor',
+        `At ${this.settings.rateLimitPerMinute} requests/minute the event source cannot go below ` +
+          `${this.concurrency.maxConcurrency} concurrent invocations of ${this.concurrency.batchSize} record(s): ` +
+          `a burst may reach ${Math.round(this.concurrency.peakRequestsPerMinute)}/minute. The worker paces itself ` +
+          "on kycert's X-RateLimit headers and retries 429s after Retry-After; see consumerConcurrency.ts.",
+      );
+    }
+    const functionTimeout = props.functionTimeout ?? WorkerFunctionDefaults.timeout;
+    const tracing = props.tracing ?? WorkerFunctionDefaults.tracing;
+    const queueRetention = props.queueRetention;
+    if (
+      queueRetention !== undefined &&
+      queueRetention.toSeconds() <= this.settings.idempotencyWindowHours * 3600
+    ) {
+      throw new Error(
+        `queueRetention (${queueRetention.toHumanString()}) must outlast idempotencyWindowHours ` +
+          `(${this.settings.idempotencyWindowHours} h), or messages could expire while retries are scheduled`,
+      );
+    }
+
+    const queues = new RunQueues(this, 'Queues', {
+      maxReceiveCount: maxReceiveCountFor(this.settings.maxAttempts),
+      visibilityTimeout: Duration.seconds(
+        functionTimeout.toSeconds() * VISIBILITY_TIMEOUT_PER_FUNCTION_TIMEOUT,
+      ),
+      retentionPeriod: queueRetention,
+    });
+    this.queue = queues.queue;
+    this.deadLetterQueue = queues.deadLetterQueue;
+    this.outcomeTable = new OutcomeStoreTable(this, 'Outcomes').table;
+
+    const apiKey = this.#apiKeySecret(props.apiKeySecretName);
+    this.apiKeySecret = apiKey.secret;
+    const worker = new WorkerFunction(this, 'Worker', {
+      queue: this.queue,
+      deadLetterQueue: this.deadLetterQueue,
+      table: this.outcomeTable,
+      apiKeySecretId: apiKey.secretId,
+      apiKeySecretArnForPolicy: apiKey.arnForPolicy,
+      settings: this.settings,
+      batchSize: this.concurrency.batchSize,
+      maxConcurrency: this.concurrency.maxConcurrency,
+      timeout: functionTimeout,
+      memorySizeMb: props.functionMemorySizeMb,
+      tracing,
+      logRetention: props.logRetention,
+    });
+    this.workerFunction = worker.lambdaFunction;
+
+    const monitoring = new KycertQueueMonitoring(this, 'Monitoring', {
+      namePrefix: stackNameFor(this.stageName),
+      queue: this.queue,
+      deadLetterQueue: this.deadLetterQueue,
+      lambdaFunction: this.workerFunction,
+      alarmEmail: props.alarmEmail,
+      alarmTopic: props.alarmTopic,
+      alarmThresholds: props.alarmThresholds,
+    });
+    this.alarmTopic = monitoring.alarmTopic;
+    this.alarms = monitoring.alarms;
+    this.dashboard = monitoring.dashboard;
+
+    this.producerPolicy = new ManagedPolicy(this, 'ProducerPolicy', {
+      description: 'Send kycert run requests to the kycert-queue requests queue',
+      statements: [
+        new PolicyStatement({
+          actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+          resources: [this.queue.queueArn],
+        }),
+      ],
+    });
+
+    this.#suppressReviewedFindings(worker, tracing);
+  }
+
+  /** Lets a producer (a role, a function, a user…) send requests to the queue, and nothing else. */
+  public grantSendRequests(grantee: IGrantable): Grant {
+    return this.queue.grantSendMessages(grantee);
+  }
+
+  #apiKeySecret(existingName: string | undefined): {
+    secret: ISecret;
+    secretId: string;
+    arnForPolicy: string;
+  } {
+    if (existingName !== undefined) {
+      const secret = Secret.fromSecretNameV2(this, 'ApiKey', existingName);
+      // Secrets Manager appends six random characters to a secret's name in its ARN.
+      const arnForPolicy = Stack.of(this).formatArn({
+        service: 'secretsmanager',
+        resource: 'secret',
+        resourceName: `${existingName}-??????`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+      return { secret, secretId: existingName, arnForPolicy };
+    }
+    // A random placeholder, never a key: the template must not carry the credential. The operator puts the
+    // real key with `aws secretsmanager put-secret-value` (docs/deploy.md); until then kycert answers 401.
+    const secret = new Secret(this, 'ApiKey', {
+      description: `kycert API key for ${stackNameFor(this.stageName)}: the key itself, or JSON {"api_key": "..."}`,
+      generateSecretString: { passwordLength: 32, excludePunctuation: true },
+    });
+    return { secret, secretId: secret.secretArn, arnForPolicy: secret.secretArn };
+  }
+
+  /** Findings reviewed and accepted; each says why. Anything else cdk-nag reports fails the nag test. */
+  #suppressReviewedFindings(worker: WorkerFunction, tracing: Tracing): void {
+    if (tracing !== Tracing.DISABLED) {
+      NagSuppressions.addResourceSuppressions(
+        worker.role,
+        [
+          {
+            id: 'AwsSolutions-IAM5',
+            reason:
+              'X-Ray tracing only: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level ' +
+              'permissions, so AWS requires Resource "*". Every other statement names its resource.',
+            appliesTo: ['Resource::*'],
+          },
+        ],
+        true,
+      );
+    }
+    if (this.apiKeySecret instanceof Secret) {
+      NagSuppressions.addResourceSuppressions(this.apiKeySecret, [
+        {
+          id: 'AwsSolutions-SMG4',
+          reason:
+            'The secret holds an API key issued by kycert, which AWS cannot regenerate: automatic rotation would ' +
+            'need a rotation Lambda able to mint kycert keys. Rotation is an operator procedure instead ' +
+            '(docs/deploy.md, "Rotating the API key"); the worker re-reads the secret after a 401.',
+        },
+      ]);
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../functions/kycert-worker/config.js';
+import { maxReceiveCountFor } from '../functions/kycert-worker/constants.js';
+import {
+  DEFAULT_WORKER_SETTINGS,
+  resolveWorkerSettings,
+  type WorkerResources,
+  workerEnvironment,
+} from '../lib/workerSettings.js';
+
+const resources: WorkerResources = {
+  queueUrl: 'https://sqs.sa-east-1.amazonaws.com/123456789012/requests',
+  deadLetterQueueUrl: 'https://sqs.sa-east-1.amazonaws.com/123456789012/requests-dlq',
+  outcomeTableName: 'outcomes',
+  apiKeySecretId: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:kycert-AbCdEf',
+};
+
+describe('workerEnvironment', () => {
+  it('with the default settings, the worker reads exactly its own defaults (the two cannot drift)', () => {
+    // Prepare: only what the worker requires, so every other value is the worker's default
+    const requiredOnly = {
+      OUTCOME_TABLE_NAME: resources.outcomeTableName,
+      QUEUE_URL: resources.queueUrl,
+      DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
+      KYCERT_API_KEY_SECRET_ID: resources.apiKeySecretId,
+    };
+    // Act
+    const fromConstruct = loadConfig(workerEnvironment(DEFAULT_WORKER_SETTINGS, resources));
+    // Assess
+    expect(fromConstruct).toEqual(loadConfig(requiredOnly));
+  });
+
+  it('carries overrides through, with MAX_RECEIVE_COUNT derived from MAX_ATTEMPTS', () => {
+    const settings = resolveWorkerSettings({
+      maxAttempts: 4,
+      backoffMaxSeconds: 120,
+      idempotencyWindowHours: 6,
+      kycertApiVersion: '2026-01-01',
+    });
+    const config = loadConfig(workerEnvironment(settings, resources));
+    expect(config).toMatchObject({
+      maxAttempts: 4,
+      maxReceiveCount: maxReceiveCountFor(4),
+      backoffMaxSeconds: 120,
+      idempotencyWindowSeconds: 6 * 3600,
+      kycertApiVersion: '2026-01-01',
+      apiKey: { kind: 'secret', secretId: resources.apiKeySecretId },
+    });
+  });
+
+  it('never carries the API key itself', () => {
+    const environment = workerEnvironment(DEFAULT_WORKER_SETTINGS, resources);
+    expect(environment).not.toHaveProperty('KYCERT_API_KEY');
+    expect(environment).toMatchObject({
+      POWERTOOLS_SERVICE_NAME: 'kycert-queue',
+      KYCERT_RATE_LIMIT_PER_MINUTE: String(DEFAULT_WORKER_SETTINGS.rateLimitPerMinute),
+    });
+  });
+});
+
+describe('resolveWorkerSettings', () => {
+  it('keeps defaults for props left undefined', () => {
+    expect(resolveWorkerSettings({ maxAttempts: undefined, rateLimitPerMinute: 120 })).toEqual({
+      ...DEFAULT_WORKER_SETTINGS,
+      rateLimitPerMinute: 120,
+    });
+  });
+
+  it('names every bad prop at once', () => {
+    expect(() => resolveWorkerSettings({ httpTimeoutMs: -1, throttleThreshold: 2 })).toThrow(
+      'invalid kycert-queue settings: httpTimeoutMs must be a positive integer, got -1; throttleThreshold must be in [0, 1], got 2',
+    );
+  });
+});

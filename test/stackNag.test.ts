@@ -1,0 +1,60 @@
+import { App, Aspects, type Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { describe, expect, it } from 'vitest';
+import type { KycertQueueProps } from '../lib/kycertQueue.js';
+import { KycertQueueStack } from '../lib/kycertQueueStack.js';
+
+interface NagSuppression {
+  id: string;
+  reason: string;
+  applies_to?: unknown[];
+}
+
+function stackWithNag(props: KycertQueueProps): Stack {
+  // Bundling is skipped: cdk-nag reads the template, not the code (stack.test.ts bundles the real handler).
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new KycertQueueStack(app, 'nag', { kycertQueue: props });
+  Aspects.of(stack).add(new AwsSolutionsChecks());
+  return stack;
+}
+
+function formatFindings(findings: ReturnType<Annotations['findError']>): string[] {
+  return findings.map((finding) => `${finding.id}: ${String(finding.entry.data).split('\n')[0]}`);
+}
+
+describe.each<[string, KycertQueueProps]>([
+  ['defaults', {}],
+  [
+    'an existing secret and an alarm e-mail',
+    { apiKeySecretName: 'team/kycert-api-key', alarmEmail: 'oncall@example.com' },
+  ],
+])('cdk-nag AwsSolutions with %s', (_name, props) => {
+  const stack = stackWithNag(props);
+  const annotations = Annotations.fromStack(stack);
+
+  it('reports no unsuppressed error', () => {
+    const errors = annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    expect(formatFindings(errors)).toEqual([]);
+  });
+
+  it('reports no unsuppressed warning', () => {
+    const warnings = annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    expect(formatFindings(warnings)).toEqual([]);
+  });
+
+  it('every suppression says why', () => {
+    const suppressions = Object.values(
+      Template.fromStack(stack).toJSON().Resources as Record<string, Resource>,
+    ).flatMap((resource) => resource.Metadata?.cdk_nag?.rules_to_suppress ?? []);
+    expect(suppressions.length).toBeGreaterThan(0);
+    for (const suppression of suppressions) {
+      expect(suppression.id).toMatch(/^AwsSolutions-/);
+      expect(suppression.reason.length, `reason of ${suppression.id}`).toBeGreaterThanOrEqual(60);
+    }
+  });
+});
+
+interface Resource {
+  Metadata?: { cdk_nag?: { rules_to_suppress?: NagSuppression[] } };
+}
