@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxReceiveCountFor, OutcomeTable } from '../functions/kycert-worker/constants.js';
 import { METRICS_NAMESPACE, MetricName } from '../functions/kycert-worker/metricNames.js';
 import { consumerConcurrencyFor } from '../lib/consumerConcurrency.js';
@@ -35,6 +35,8 @@ beforeAll(() => {
   stack.kycertQueue.grantSendRequests(producer);
   template = Template.fromStack(stack);
 });
+
+afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 const queueLogicalId = () => logicalIdOf('AWS::SQS::Queue', { RedrivePolicy: Match.anyValue() });
 const deadLetterQueueLogicalId = () =>
