@@ -116,7 +116,7 @@ describe('secretsManagerApiKey', () => {
     const key = source.get();
 
     // Assess
-    await expect(key).rejects.toThrow('secret is JSON but has no "api_key" string');
+    await expect(key).rejects.toThrow('secret kycert-queue/api-key is JSON but has no "api_key" string');
   });
 
   it.each([

@@ -170,9 +170,31 @@ describe('beginAttempt', () => {
     },
   );
 
-  it('assumes a lease as long as its own when the failed condition returns no item', async () => {
+  it('reads the item when the failed condition returns none (as an emulator may), and sees it finished', async () => {
     // Prepare
     dynamodb.on(UpdateItemCommand).rejects(conditionFailed());
+    dynamodb.on(GetItemCommand).resolves({
+      Item: { idempotency_key: { S: KEY }, status: { S: 'succeeded' }, run_id: { S: 'run_0009' } },
+    });
+
+    // Act
+    const begun = await store().beginAttempt(runRequestFactory(), {
+      nowMs: NOW_MS,
+      leaseUntilMs: LEASE_UNTIL_MS,
+    });
+
+    // Assess
+    expect(begun).toEqual({ kind: 'finished', status: 'succeeded', runId: 'run_0009' });
+    expect(dynamodb).toReceiveCommandWith(GetItemCommand, {
+      Key: { idempotency_key: { S: KEY } },
+      ConsistentRead: true,
+    });
+  });
+
+  it('assumes a lease as long as its own when neither the condition nor a read returns the item', async () => {
+    // Prepare
+    dynamodb.on(UpdateItemCommand).rejects(conditionFailed());
+    dynamodb.on(GetItemCommand).resolves({});
 
     // Act
     const begun = await store().beginAttempt(runRequestFactory(), {
@@ -370,7 +392,7 @@ describe('recordFailure', () => {
     });
   });
 
-  it('for an invalid message, writes only when the key is unknown or already failed, with its ids', async () => {
+  it('for an invalid message, writes only when the key is unknown or failed as invalid before, with its ids', async () => {
     // Act
     const written = await store().recordFailure(KEY, {
       reason: 'invalid_message:subject.doc:invalid_check_digits',
@@ -384,7 +406,9 @@ describe('recordFailure', () => {
     // Assess
     expect(written).toBe(true);
     const [input] = sentUpdates();
-    expect(input?.ConditionExpression).toBe('attribute_not_exists(idempotency_key) OR #status = :failed');
+    expect(input?.ConditionExpression).toBe(
+      'attribute_not_exists(idempotency_key) OR (#status = :failed AND begins_with(dead_letter_reason, :invalid_message))',
+    );
     expect(input?.ExpressionAttributeValues).not.toHaveProperty(':succeeded');
     expect(decodeUpdate(input as UpdateItemCommandInput)).toEqual({
       table: TABLE,
@@ -400,7 +424,8 @@ describe('recordFailure', () => {
       },
       remove: ['lease_until_ms', 'next_attempt_at', 'retry_cause'],
       add: {},
-      condition: "attribute_not_exists(idempotency_key) OR status = 'failed'",
+      condition:
+        "attribute_not_exists(idempotency_key) OR (status = 'failed' AND begins_with(dead_letter_reason, 'invalid_message'))",
     });
   });
 

@@ -25,14 +25,21 @@ export function secretsManagerApiKey(options: {
     if (typeof value !== 'string' || value.length === 0) {
       throw new Error(`secret ${options.secretId} has no string value`);
     }
-    return extractApiKey(value);
+    return extractApiKey(value, options.secretId);
   };
   return { get: () => read(false), refresh: () => read(true) };
 }
 
-function extractApiKey(secretString: string): string {
+function extractApiKey(secretString: string, secretId: string): string {
   if (!secretString.trimStart().startsWith('{')) return secretString.trim();
-  const json = JSON.parse(secretString) as { api_key?: unknown };
-  if (typeof json.api_key !== 'string') throw new Error('secret is JSON but has no "api_key" string');
-  return json.api_key;
+  let json: { api_key?: unknown };
+  try {
+    json = JSON.parse(secretString) as { api_key?: unknown };
+  } catch {
+    // Not the parser's message: it would quote the secret.
+    throw new Error(`secret ${secretId} starts with "{" but is not valid JSON`);
+  }
+  if (typeof json.api_key !== 'string')
+    throw new Error(`secret ${secretId} is JSON but has no "api_key" string`);
+  return json.api_key.trim();
 }

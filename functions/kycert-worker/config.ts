@@ -30,7 +30,7 @@ const EnvSchema = z
     /** Ceiling of the backoff delay. @default 900 s */
     BACKOFF_MAX_SECONDS: positiveInt(900),
     /** No POST is sent later than this after a key's first attempt (kycert forgets keys after 24 h). @default 22 h */
-    IDEMPOTENCY_WINDOW_HOURS: z.coerce.number().positive().max(24).default(22),
+    IDEMPOTENCY_WINDOW_HOURS: z.coerce.number().positive().max(23).default(22),
     /** Connection timeout towards kycert. @default 3000 ms */
     HTTP_CONNECT_TIMEOUT_MS: positiveInt(3_000),
     /** Time allowed for kycert's response headers, and between body chunks. @default 10000 ms */
@@ -39,6 +39,11 @@ const EnvSchema = z
     KYCERT_THROTTLE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.15),
     /** How long an outcome item is kept before DynamoDB's TTL removes it. @default 30 days */
     OUTCOME_TTL_DAYS: positiveInt(30),
+  })
+  .refine((env) => env.MAX_RECEIVE_COUNT === undefined || env.MAX_RECEIVE_COUNT > env.MAX_ATTEMPTS, {
+    message:
+      'must be greater than MAX_ATTEMPTS, or the queue would dead-letter before the worker can say why',
+    path: ['MAX_RECEIVE_COUNT'],
   })
   .refine((env) => env.KYCERT_API_KEY !== undefined || env.KYCERT_API_KEY_SECRET_ID !== undefined, {
     message: 'set KYCERT_API_KEY_SECRET_ID (or KYCERT_API_KEY for local runs)',

@@ -122,11 +122,14 @@ export class KycertClient {
 }
 
 async function readText(body: Dispatcher.ResponseData['body']): Promise<string> {
-  let text = '';
+  const chunks: Buffer[] = [];
+  let bytes = 0;
   for await (const chunk of body) {
-    if (text.length < MAX_BODY_BYTES) text += (chunk as Buffer).toString('utf8');
+    bytes += (chunk as Buffer).length;
+    if (bytes <= MAX_BODY_BYTES) chunks.push(chunk as Buffer); // read on to free the connection, keep nothing
   }
-  return text;
+  // Decoded once, so a character split across two chunks stays whole.
+  return bytes <= MAX_BODY_BYTES ? Buffer.concat(chunks).toString('utf8') : '';
 }
 
 function readBody(text: string): { runId?: string; errorCode?: string; errorMessage?: string } {

@@ -102,7 +102,8 @@ export class OutcomeStore {
       };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const item = error.Item ?? {};
+      // DynamoDB returns the item that failed the condition; an emulator may not, so read it then.
+      const item = error.Item ?? (await this.get(request.idempotencyKey)) ?? {};
       const status = item.status?.S as OutcomeStatus | undefined;
       if (status === OutcomeStatus.succeeded || status === OutcomeStatus.failed) {
         return { kind: 'finished', status, runId: item.run_id?.S };
@@ -176,7 +177,8 @@ export class OutcomeStore {
       },
       outcome.attempted
         ? 'attribute_exists(idempotency_key) AND #status <> :succeeded'
-        : 'attribute_not_exists(idempotency_key) OR #status = :failed',
+        : // An invalid copy never overwrites what a real attempt learnt, nor re-opens its key.
+          'attribute_not_exists(idempotency_key) OR (#status = :failed AND begins_with(dead_letter_reason, :invalid_message))',
     );
   }
 
@@ -217,6 +219,7 @@ export class OutcomeStore {
     if (condition?.includes('#status')) names['#status'] = 'status';
     if (condition?.includes(':succeeded')) values[':succeeded'] = { S: OutcomeStatus.succeeded };
     if (condition?.includes(':failed')) values[':failed'] = { S: OutcomeStatus.failed };
+    if (condition?.includes(':invalid_message')) values[':invalid_message'] = { S: 'invalid_message' };
     try {
       await this.#options.client.send(
         new UpdateItemCommand({

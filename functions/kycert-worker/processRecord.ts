@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
+import { redactDocuments } from './brazilianDocument.js';
 import type { DeadLetterQueue } from './deadLetterQueue.js';
 import { RetryLaterError } from './errors.js';
 import type { CreateRunOutcome } from './kycertClient.js';
@@ -10,6 +11,7 @@ import type { OutcomeStore } from './outcomeStore.js';
 import type { RateLimitGovernor } from './rateLimitGovernor.js';
 import {
   type AttemptContext,
+  backoffSeconds,
   beforeAttempt,
   type Decision,
   decide,
@@ -62,7 +64,7 @@ export async function processRecord(
     deps.logger.warn('invalid message', {
       message_id: record.messageId,
       idempotency_key: idempotencyKey,
-      external_id: externalId,
+      external_id: redact(externalId),
       decision: 'deadLetter',
       reason,
     });
@@ -93,8 +95,17 @@ export async function processRecord(
   const logKeys = {
     message_id: record.messageId,
     idempotency_key: request.idempotencyKey,
-    external_id: request.externalId,
+    external_id: redact(request.externalId),
   };
+  const throttleMs = deps.rateLimitGovernor?.reserve(deps.nowMs()) ?? 0;
+  // Deferring costs a receive but no attempt; never defer on the last receive before the redrive policy acts.
+  if (throttleMs > 0 && receiveCount < deps.policy.maxReceiveCount - 1) {
+    const delaySeconds = Math.ceil(throttleMs / 1000) + Math.floor(deps.random() * 2);
+    deps.logger.info('throttled before the rate limit', { ...logKeys, delay_seconds: delaySeconds });
+    await deps.visibility.delay(record.receiptHandle, delaySeconds);
+    deps.metrics.addMetric(MetricName.deferredByThrottle, MetricUnit.Count, 1);
+    throw new RetryLaterError(record.messageId, delaySeconds, 'throttled');
+  }
   const begun = await deps.outcomeStore.beginAttempt(request, {
     nowMs: deps.nowMs(),
     leaseUntilMs: invocation.deadlineMs,
@@ -109,8 +120,13 @@ export async function processRecord(
     return;
   }
   if (begun.kind === 'leased') {
-    // Another copy is calling kycert right now; look again once its invocation must have ended.
-    const delaySeconds = Math.max(1, Math.ceil((begun.leaseUntilMs - deps.nowMs()) / 1000));
+    // Another copy is calling kycert right now. Look again soon (it usually ends within one call), backing
+    // off with each receive, and never later than its lease: a crashed holder does not block the key.
+    const leaseLeftSeconds = Math.ceil((begun.leaseUntilMs - deps.nowMs()) / 1000);
+    const delaySeconds = Math.max(
+      1,
+      Math.min(leaseLeftSeconds, backoffSeconds(receiveCount, deps.random(), deps.policy)),
+    );
     deps.logger.info('key leased by another delivery', { ...logKeys, delay_seconds: delaySeconds });
     await deps.visibility.delay(record.receiptHandle, delaySeconds);
     throw new RetryLaterError(record.messageId, delaySeconds, 'leased');
@@ -235,4 +251,9 @@ function describeDecision(decision: Decision): Record<string, unknown> {
     case 'deadLetter':
       return { decision: 'deadLetter', reason: decision.reason, code: decision.code };
   }
+}
+
+/** A producer may use a CPF as its own id: mask it in logs like any other document-like text. */
+function redact(text: string | undefined): string | undefined {
+  return text === undefined ? undefined : redactDocuments(text);
 }

@@ -120,8 +120,9 @@ export function parseRunRequestMessage(body: string): ParseResult {
   let json: unknown;
   try {
     json = JSON.parse(body);
-  } catch (error) {
-    return invalid('body', 'invalid_json', (error as Error).message, undefined);
+  } catch {
+    // Not the parser's message: it quotes the start of the body, which may hold a CPF.
+    return invalid('body', 'invalid_json', 'the body is not valid JSON', undefined);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     return invalid(

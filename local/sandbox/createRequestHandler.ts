@@ -4,7 +4,13 @@ import { maskDocument } from './brazilianDocument.js';
 import type { FixedWindowRateLimiter, RateLimitDecision } from './fixedWindowRateLimiter.js';
 import type { IdempotencyClaim, IdempotencyStore } from './idempotencyStore.js';
 import { type KycertErrorBody, KycertErrorType, kycertError } from './kycertError.js';
-import { type ResolvedApiKey, type SandboxFaults, Scope } from './options.js';
+import {
+  type FaultScript,
+  type ResolvedApiKey,
+  type SandboxFaults,
+  Scope,
+  type ScriptedFault,
+} from './options.js';
 import { maskApiKey, type SandboxLogEntry } from './requestLog.js';
 import { formatRetryAfter } from './retryAfter.js';
 import { createdRunBody, type RunStore, runView } from './runStore.js';
@@ -29,6 +35,9 @@ export interface SandboxContext {
   stats: StatsRecorder;
   estimatedSeconds: number;
   isKnownTemplate: (templateId: string) => boolean;
+  faultScript: FaultScript | undefined;
+  /** POSTs seen per Idempotency-Key, for `faultScript`. */
+  postsByKey: Map<string, number>;
   log: ((entry: SandboxLogEntry) => void) | undefined;
 }
 
@@ -55,6 +64,8 @@ interface Call {
   apiKey: ResolvedApiKey | undefined;
   rateLimit: RateLimitDecision;
   idempotencyKey: string | undefined;
+  /** What `faultScript` chose for this POST. */
+  scripted?: ScriptedFault | undefined;
 }
 
 /** The decision about one request; `deliver` turns it into bytes (or a destroyed socket). */
@@ -179,9 +190,10 @@ async function answerFor(ctx: SandboxContext, call: Call): Promise<Answer> {
  */
 async function createRun(ctx: SandboxContext, call: Call, apiKey: ResolvedApiKey): Promise<Answer> {
   const faults = ctx.state.faults;
+  call.scripted = scriptFault(ctx, call);
   const early = injectedFault(ctx, call);
   if (early !== undefined) return early;
-  if (draw(ctx, faults.inProgressRate)) {
+  if (call.scripted === 'inProgress' || draw(ctx, faults.inProgressRate)) {
     return { ...inProgress(), fault: FaultKind.inProgress };
   }
   if (call.bodyTooLarge) {
@@ -284,7 +296,7 @@ function createRunNow(ctx: SandboxContext, call: Call, apiKey: ResolvedApiKey): 
   ctx.stats.runCreated(run.runId, call.idempotencyKey);
   const answer: Answer = { status: 202, body: createdRunBody(run), runId: run.runId, doc };
   const faults = ctx.state.faults;
-  if (draw(ctx, faults.resetAfterCreateRate)) {
+  if (call.scripted === 'resetAfterCreate' || draw(ctx, faults.resetAfterCreateRate)) {
     return { ...answer, delivery: { kind: 'reset' }, fault: FaultKind.resetAfterCreate };
   }
   if (faults.slowAfterCreateMs > 0 && draw(ctx, faults.slowAfterCreateRate)) {
@@ -317,7 +329,7 @@ async function getRun(
 /** The faults that strike before kycert does anything: a 429 storm, then a 5xx. */
 function injectedFault(ctx: SandboxContext, call: Call): Answer | undefined {
   const faults = ctx.state.faults;
-  if (draw(ctx, faults.rateLimitStormRate)) {
+  if (call.scripted === 'rateLimit' || draw(ctx, faults.rateLimitStormRate)) {
     return {
       ...rateLimited(
         ctx,
@@ -329,7 +341,7 @@ function injectedFault(ctx: SandboxContext, call: Call): Answer | undefined {
       fault: FaultKind.rateLimitStorm,
     };
   }
-  if (draw(ctx, faults.serverErrorRate)) {
+  if (call.scripted === 'serverError' || draw(ctx, faults.serverErrorRate)) {
     const status = faults.serverErrorStatus;
     const code = status === 500 ? 'internal_error' : status === 502 ? 'bad_gateway' : 'service_unavailable';
     return {
@@ -450,6 +462,22 @@ function error(
 /** What kycert keeps under a key: successes and the client's own mistakes, never a passing condition. */
 function isKept(status: number): boolean {
   return status >= 200 && status < 500 && status !== 401 && status !== 409 && status !== 429;
+}
+
+/** Asks the fault script about this POST: by key and external id, and how many POSTs the key has seen. */
+function scriptFault(ctx: SandboxContext, call: Call): ScriptedFault | undefined {
+  if (ctx.faultScript === undefined) return undefined;
+  const key = call.idempotencyKey;
+  const postNumber = key === undefined ? 1 : (ctx.postsByKey.get(key) ?? 0) + 1;
+  if (key !== undefined) ctx.postsByKey.set(key, postNumber);
+  let externalId: string | undefined;
+  try {
+    const body = JSON.parse(call.bodyText) as { external_id?: unknown };
+    externalId = typeof body.external_id === 'string' ? body.external_id : undefined;
+  } catch {
+    externalId = undefined;
+  }
+  return ctx.faultScript({ idempotencyKey: key, externalId, postNumber });
 }
 
 /** `rate < 1` draws; 0 and 1 do not, so turning a fault off does not shift a seeded sequence. */

@@ -6,11 +6,13 @@ export {
   type ApiKeyConfig,
   type ApiKeyInput,
   DEFAULT_FAULTS,
+  type FaultScript,
   type KycertSandboxOptions,
   SANDBOX_DEFAULTS,
   SandboxConfigError,
   type SandboxFaults,
   Scope,
+  type ScriptedFault,
 } from './options.js';
 export type { SandboxLogEntry } from './requestLog.js';
 export type { RetryAfterFormat } from './retryAfter.js';

@@ -64,6 +64,19 @@ export const DEFAULT_FAULTS: Readonly<SandboxFaults> = Object.freeze({
   retryAfterFormat: 'seconds',
 });
 
+/** A fault chosen for one POST by a script rather than by chance. */
+export type ScriptedFault = 'rateLimit' | 'serverError' | 'inProgress' | 'resetAfterCreate';
+
+/**
+ * Chooses a fault for a POST, deterministically: the demo and the tests script "429 on the first try, then
+ * success" for one message without touching the others. `postNumber` counts POSTs under the key, this one included.
+ */
+export type FaultScript = (post: {
+  idempotencyKey: string | undefined;
+  externalId: string | undefined;
+  postNumber: number;
+}) => ScriptedFault | undefined;
+
 export interface KycertSandboxOptions {
   /** @default 0 (any free port) */
   port?: number;
@@ -78,6 +91,8 @@ export interface KycertSandboxOptions {
   /** The length of the "minute"; tests and benchmarks shorten it. @default 60 000 ms */
   rateLimitWindowMs?: number;
   faults?: Partial<SandboxFaults>;
+  /** Faults by script, checked before the random ones. @default none */
+  faultScript?: FaultScript;
   /** The sandbox's notion of now, in ms since the epoch: run completion, key expiry, rate-limit windows. @default Date.now */
   clock?: () => number;
   /** Draws in [0, 1) deciding faults; pass `seededRandom(seed)` to replay a run. @default Math.random */

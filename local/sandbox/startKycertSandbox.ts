@@ -58,6 +58,8 @@ export async function startKycertSandbox(options: KycertSandboxOptions = {}): Pr
   const closing = new AbortController();
   const stats = new StatsRecorder();
   const ctx: SandboxContext = {
+    faultScript: options.faultScript,
+    postsByKey: new Map(),
     state: {
       faults: mergeFaults(DEFAULT_FAULTS, options.faults ?? {}),
       apiKeys: resolveApiKeys(apiKeyInputs),

@@ -1,0 +1,53 @@
+import Table from 'cli-table3';
+import type { SandboxStats } from '../sandbox/index.js';
+import type { DemoMessage } from './demoMessages.js';
+import type { PipelineReport } from './startLocalPipeline.js';
+
+const shorten = (text: string | null, max: number) =>
+  text === null ? '' : text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+
+/** The end-of-run summary: outcomes, the DLQ, and kycert's side of the story. */
+export function printSummary(
+  report: PipelineReport,
+  sandbox: SandboxStats | undefined,
+  demo?: readonly DemoMessage[],
+): void {
+  const outcomes = new Table({
+    head: ['external_id', 'idempotency key', 'status', 'attempts', 'HTTP', 'run_id / reason'],
+  });
+  for (const o of report.outcomes) {
+    outcomes.push([
+      o.external_id ?? '',
+      shorten(o.idempotency_key, 20),
+      o.status,
+      o.attempts ?? '',
+      o.http_status ?? '',
+      o.run_id === null
+        ? (o.dead_letter_reason ?? o.error_code ?? '')
+        : `${o.run_id}${o.replayed ? ' (replayed)' : ''}`,
+    ]);
+  }
+  console.log(`\nOutcomes (${report.outcomes.length}, DynamoDB):`);
+  console.log(outcomes.toString());
+
+  const dlq = new Table({ head: ['reason', 'idempotency key', 'body (verbatim)'] });
+  for (const d of report.dlq) dlq.push([d.reason, shorten(d.idempotency_key, 20), shorten(d.body, 60)]);
+  console.log(`\nDead-letter queue (${report.dlq.length}):`);
+  console.log(dlq.toString());
+
+  if (sandbox !== undefined) {
+    const duplicates = Object.values(sandbox.runsByIdempotencyKey).filter((runs) => runs.length > 1).length;
+    const statuses = Object.entries(sandbox.byStatus)
+      .map(([status, count]) => `${status}×${count}`)
+      .join(' ');
+    console.log(
+      `\nkycert sandbox: ${sandbox.postRuns} POSTs (${statuses}), ${sandbox.runsCreated} runs created, ` +
+        `${sandbox.replays} replays, ${duplicates} keys with more than one run.`,
+    );
+  }
+  if (demo !== undefined) {
+    console.log('\nWhat the demo set shows:');
+    for (const [i, m] of demo.entries())
+      console.log(`  ${String(i + 1).padStart(2)}. ${shorten(m.body, 44).padEnd(44)}  ${m.shows}`);
+  }
+}

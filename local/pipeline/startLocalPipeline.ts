@@ -1,0 +1,291 @@
+import { type AttributeValue, paginateScan } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { loadConfig } from '../../functions/kycert-worker/config.js';
+import { createWorkerDeps } from '../../functions/kycert-worker/createWorkerDeps.js';
+import { DeadLetterAttribute } from '../../functions/kycert-worker/deadLetterQueue.js';
+import { createHandler } from '../../functions/kycert-worker/handler.js';
+import type { WorkerDeps } from '../../functions/kycert-worker/processRecord.js';
+import type { EventSourcePollerEvent } from '../aws/EventSourcePollerEvent.js';
+import { peekQueue } from '../aws/peekQueue.js';
+import { type EventSourcePoller, startEventSourcePoller } from '../aws/startEventSourcePoller.js';
+import { type LocalAws, startLocalAws } from '../aws/startLocalAws.js';
+import { type KycertSandbox, type KycertSandboxOptions, startKycertSandbox } from '../sandbox/index.js';
+
+/**
+ * The whole product on one machine: a kycert sandbox (or a real kycert), SQS and DynamoDB emulators, and
+ * the event-source poller feeding the worker's own handler, configured through the environment exactly as
+ * Lambda configures it. `npm start`, the end-to-end tests, the fault suite and the benchmarks drive it.
+ */
+export interface LocalPipelineOptions {
+  /** Call this kycert instead of starting the sandbox. */
+  kycert?: { baseUrl: string; apiKey: string } | undefined;
+  sandbox?: KycertSandboxOptions;
+  sqsPort?: number;
+  dynamodbPort?: number;
+  /** Concurrent invocations (the event source's maximum concurrency). @default 2 */
+  concurrency?: number;
+  /** @default 10 */
+  batchSize?: number;
+  /** @default 30 s */
+  functionTimeoutSeconds?: number;
+  /** The queue's visibility timeout: when a record whose invocation failed comes back. @default 6 × the function timeout, as deployed */
+  visibilityTimeoutSeconds?: number;
+  /** @default 4 (short, so a local run ends quickly) */
+  maxAttempts?: number;
+  /** @default 1 s */
+  backoffBaseSeconds?: number;
+  /** @default 4 s */
+  backoffMaxSeconds?: number;
+  /** @default 5000 ms */
+  httpTimeoutMs?: number;
+  /** Powertools log level of the worker. @default 'ERROR' (the progress display speaks for it) */
+  logLevel?: string;
+  /** Extra worker environment (e.g. KYCERT_THROTTLE_THRESHOLD). */
+  workerEnv?: Record<string, string>;
+  /** Replace parts of the worker's dependencies (a controllable clock, an error-injecting client…). */
+  workerOverrides?: (deps: WorkerDeps) => Partial<WorkerDeps>;
+  /** Wraps the handler, e.g. to crash in the middle of a batch. */
+  wrapHandler?: (
+    handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>,
+  ) => (event: SQSEvent, context: Context) => Promise<unknown>;
+  onPollerEvent?: (event: EventSourcePollerEvent) => void;
+}
+
+export interface PipelineSnapshot {
+  enqueued: number;
+  /** Messages still on the main queue: waiting, in flight or waiting out a retry delay. */
+  pending: number;
+  deadLettered: number;
+  invocationsInFlight: number;
+}
+
+export interface OutcomeReport {
+  idempotency_key: string;
+  status: string;
+  attempts: number | null;
+  http_status: number | null;
+  run_id: string | null;
+  error_code: string | null;
+  external_id: string | null;
+  template_id: string | null;
+  dead_letter_reason: string | null;
+  replayed: boolean | null;
+  first_attempt_at: string | null;
+  updated_at: string | null;
+}
+
+export interface DeadLetterReport {
+  body: string;
+  reason: string;
+  detail: string | null;
+  idempotency_key: string | null;
+  source_message_id: string | null;
+}
+
+export interface PipelineReport {
+  outcomes: OutcomeReport[];
+  dlq: DeadLetterReport[];
+}
+
+export interface LocalPipeline {
+  readonly aws: LocalAws;
+  /** Absent when a real kycert is used. */
+  readonly sandbox: KycertSandbox | undefined;
+  readonly kycertBaseUrl: string;
+  readonly workerEnv: Readonly<Record<string, string>>;
+  readonly poller: EventSourcePoller;
+  /** Sends each body verbatim as one message; returns the message ids. */
+  enqueue(bodies: readonly string[]): Promise<string[]>;
+  snapshot(): Promise<PipelineSnapshot>;
+  /** Resolves true once the main queue is empty and no invocation runs, false on timeout. */
+  waitUntilSettled(options: {
+    timeoutMs: number;
+    onProgress?: (snapshot: PipelineSnapshot) => void;
+    pollMs?: number;
+  }): Promise<boolean>;
+  report(): Promise<PipelineReport>;
+  stop(): Promise<void>;
+}
+
+export async function startLocalPipeline(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
+  const functionTimeoutSeconds = options.functionTimeoutSeconds ?? 30;
+  const started: { stop(): Promise<void> }[] = [];
+  const stopStarted = async () => {
+    for (const part of started.reverse()) await part.stop().catch(() => undefined);
+  };
+  try {
+    const sandbox =
+      options.kycert === undefined ? await startKycertSandbox(options.sandbox ?? {}) : undefined;
+    if (sandbox !== undefined) started.push({ stop: () => sandbox.close() });
+    const kycert = options.kycert ?? { baseUrl: sandbox?.baseUrl ?? '', apiKey: sandbox?.apiKey ?? '' };
+
+    const aws = await startLocalAws({
+      sqsPort: options.sqsPort,
+      dynamodbPort: options.dynamodbPort,
+      maxAttempts: options.maxAttempts ?? 4,
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 6 * functionTimeoutSeconds,
+    });
+    started.push(aws);
+
+    // The worker reads its configuration and its AWS endpoints from the environment, as in Lambda.
+    const workerEnv: Record<string, string> = {
+      ...aws.env,
+      KYCERT_BASE_URL: kycert.baseUrl,
+      KYCERT_API_KEY: kycert.apiKey,
+      BACKOFF_BASE_SECONDS: String(options.backoffBaseSeconds ?? 1),
+      BACKOFF_MAX_SECONDS: String(options.backoffMaxSeconds ?? 4),
+      HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 5_000),
+      POWERTOOLS_SERVICE_NAME: 'kycert-queue',
+      POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'ERROR',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      ...options.workerEnv,
+    };
+    Object.assign(process.env, workerEnv);
+    const deps = createWorkerDeps(loadConfig(workerEnv));
+    const workerDeps = { ...deps, ...options.workerOverrides?.(deps) };
+    const handler = createHandler(() => workerDeps);
+
+    const poller = await startEventSourcePoller({
+      sqs: aws.clients.sqs,
+      queueUrl: aws.queueUrl,
+      handler: options.wrapHandler?.(handler) ?? handler,
+      functionTimeoutSeconds,
+      batchSize: options.batchSize ?? 10,
+      concurrency: options.concurrency ?? 2,
+      waitTimeSeconds: 1,
+      onEvent: options.onPollerEvent,
+    });
+    started.push(poller);
+
+    let enqueued = 0;
+    const pipeline: LocalPipeline = {
+      aws,
+      sandbox,
+      kycertBaseUrl: kycert.baseUrl,
+      workerEnv,
+      poller,
+      async enqueue(bodies) {
+        const ids: string[] = [];
+        for (let start = 0; start < bodies.length; start += 10) {
+          const chunk = bodies.slice(start, start + 10);
+          const { Successful = [], Failed = [] } = await aws.clients.sqs.send(
+            new SendMessageBatchCommand({
+              QueueUrl: aws.queueUrl,
+              Entries: chunk.map((body, i) => ({ Id: String(start + i), MessageBody: body })),
+            }),
+          );
+          if (Failed.length > 0) {
+            throw new Error(
+              `SQS refused ${Failed.length} message(s): ${Failed.map((f) => `#${f.Id} ${f.Code}: ${f.Message}`).join('; ')}`,
+            );
+          }
+          ids.push(...Successful.map((s) => s.MessageId ?? ''));
+        }
+        enqueued += ids.length;
+        return ids;
+      },
+      async snapshot() {
+        const [main, dlq] = await Promise.all([
+          queueDepth(aws, aws.queueUrl),
+          queueDepth(aws, aws.deadLetterQueueUrl),
+        ]);
+        return {
+          enqueued,
+          pending: main,
+          deadLettered: dlq,
+          invocationsInFlight: poller.stats().invocationsInFlight,
+        };
+      },
+      async waitUntilSettled({ timeoutMs, onProgress, pollMs = 250 }) {
+        const deadlineMs = Date.now() + timeoutMs;
+        for (;;) {
+          const snapshot = await pipeline.snapshot();
+          onProgress?.(snapshot);
+          if (snapshot.pending === 0 && snapshot.invocationsInFlight === 0) return true;
+          if (Date.now() >= deadlineMs) return false;
+          await new Promise((resolve) => setTimeout(resolve, pollMs));
+        }
+      },
+      async report() {
+        return { outcomes: await scanOutcomes(aws), dlq: await peekDeadLetters(aws) };
+      },
+      async stop() {
+        await stopStarted();
+        const kycertClient = deps.kycert as { close?: () => Promise<void> };
+        await kycertClient.close?.();
+      },
+    };
+    return pipeline;
+  } catch (error) {
+    await stopStarted();
+    throw error;
+  }
+}
+
+async function queueDepth(aws: LocalAws, queueUrl: string): Promise<number> {
+  const { Attributes = {} } = await aws.clients.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  return (
+    Number(Attributes.ApproximateNumberOfMessages ?? 0) +
+    Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0) +
+    Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0)
+  );
+}
+
+async function scanOutcomes(aws: LocalAws): Promise<OutcomeReport[]> {
+  const outcomes: OutcomeReport[] = [];
+  for await (const page of paginateScan(
+    { client: aws.clients.dynamodb },
+    { TableName: aws.tableName, ConsistentRead: true },
+  )) {
+    for (const item of page.Items ?? []) outcomes.push(toOutcomeReport(item));
+  }
+  return outcomes.sort(
+    (a, b) =>
+      (a.first_attempt_at ?? '').localeCompare(b.first_attempt_at ?? '') ||
+      a.idempotency_key.localeCompare(b.idempotency_key),
+  );
+}
+
+export function toOutcomeReport(item: Record<string, AttributeValue>): OutcomeReport {
+  const text = (name: string) => item[name]?.S ?? null;
+  const num = (name: string) => (item[name]?.N === undefined ? null : Number(item[name]?.N));
+  return {
+    idempotency_key: text('idempotency_key') ?? '',
+    status: text('status') ?? 'unknown',
+    attempts: num('attempts'),
+    http_status: num('last_http_status'),
+    run_id: text('run_id'),
+    error_code: text('last_error_code'),
+    external_id: text('external_id'),
+    template_id: text('template_id'),
+    dead_letter_reason: text('dead_letter_reason'),
+    replayed: item.replayed?.BOOL ?? null,
+    first_attempt_at: text('first_attempt_at'),
+    updated_at: text('updated_at'),
+  };
+}
+
+async function peekDeadLetters(aws: LocalAws): Promise<DeadLetterReport[]> {
+  const messages = await peekQueue(aws.clients.sqs, aws.deadLetterQueueUrl, { maxMessages: 100_000 });
+  return messages.map((message) => {
+    const attribute = (name: string) => message.messageAttributes[name]?.StringValue ?? null;
+    return {
+      body: message.body,
+      // A message without our reason was moved by the redrive policy: the worker never got to decide.
+      reason: attribute(DeadLetterAttribute.reason) ?? 'max_receive_count_exceeded',
+      detail: attribute(DeadLetterAttribute.detail),
+      idempotency_key: attribute(DeadLetterAttribute.idempotencyKey),
+      source_message_id: attribute(DeadLetterAttribute.sourceMessageId),
+    };
+  });
+}

@@ -1,0 +1,204 @@
+/**
+ * `npm start`: the whole pipeline on this machine, then a summary. See README "Running locally".
+ * Exit codes: 0 every message terminal · 1 timed out · 2 bad usage · 3 could not start (port taken…).
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEMO_MESSAGES, demoFaultScript } from './pipeline/demoMessages.js';
+import { printSummary } from './pipeline/printSummary.js';
+import { createProgressDisplay } from './pipeline/progressDisplay.js';
+import { type LocalPipeline, startLocalPipeline } from './pipeline/startLocalPipeline.js';
+
+/** Where a running pipeline says how to reach it; the operator CLI's `--local` reads it. */
+export const LOCAL_PIPELINE_STATE_FILE = '.local-data/pipeline.json';
+
+const integer = (name: string, min: number, max: number) => (value: string) => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+    throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}.`);
+  }
+  return parsed;
+};
+
+const program = new Command('npm start --')
+  .description(
+    'Run kycert-queue locally: kycert sandbox, SQS and DynamoDB emulators, and the real worker handler.',
+  )
+  .option('--messages <file>', 'enqueue each line of FILE verbatim as one message, instead of the demo set')
+  .option('--report <file>', 'write {"outcomes": [...], "dlq": [...]} as JSON to FILE')
+  .option('--concurrency <n>', 'concurrent invocations', integer('--concurrency', 1, 1000), 2)
+  .option('--batch-size <n>', 'records per invocation', integer('--batch-size', 1, 10), 10)
+  .option(
+    '--timeout <seconds>',
+    'give up (exit 1) if messages are still pending after this long',
+    integer('--timeout', 1, 86_400),
+    120,
+  )
+  .option(
+    '--keep-running',
+    'stay up after the messages are done, so more can be sent (Ctrl-C to stop)',
+    false,
+  )
+  .option('--max-attempts <n>', 'POSTs allowed per key', integer('--max-attempts', 1, 100), 4)
+  .option('--backoff-base <seconds>', 'first backoff delay', integer('--backoff-base', 1, 900), 1)
+  .option('--backoff-max <seconds>', 'backoff ceiling', integer('--backoff-max', 1, 43_200), 4)
+  .option('--sqs-port <port>', 'SQS emulator port (0: any free port)', integer('--sqs-port', 0, 65_535), 9324)
+  .option(
+    '--dynamodb-port <port>',
+    'DynamoDB emulator port (0: any free port)',
+    integer('--dynamodb-port', 0, 65_535),
+    8000,
+  )
+  .option(
+    '--sandbox-port <port>',
+    'kycert sandbox port (0: any free port)',
+    integer('--sandbox-port', 0, 65_535),
+    8787,
+  )
+  .addOption(new Option('--verbose', 'show the worker’s own logs (Powertools, INFO)').default(false))
+  .addHelpText(
+    'after',
+    '\nEnvironment: KYCERT_BASE_URL and KYCERT_API_KEY together call that kycert instead of starting the sandbox.',
+  )
+  .showHelpAfterError()
+  .exitOverride((error) => {
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  });
+
+program.parse();
+const flags = program.opts<{
+  messages?: string;
+  report?: string;
+  concurrency: number;
+  batchSize: number;
+  timeout: number;
+  keepRunning: boolean;
+  maxAttempts: number;
+  backoffBase: number;
+  backoffMax: number;
+  sqsPort: number;
+  dynamodbPort: number;
+  sandboxPort: number;
+  verbose: boolean;
+}>();
+
+function fail(code: number, message: string): never {
+  console.error(`npm start: ${message}`);
+  process.exit(code);
+}
+
+const externalKycert = process.env.KYCERT_BASE_URL ?? process.env.KYCERT_API_KEY;
+if (
+  externalKycert !== undefined &&
+  (process.env.KYCERT_BASE_URL === undefined || process.env.KYCERT_API_KEY === undefined)
+) {
+  fail(2, 'set both KYCERT_BASE_URL and KYCERT_API_KEY to call a real kycert, or neither to use the sandbox');
+}
+
+let bodies: string[];
+if (flags.messages !== undefined) {
+  try {
+    bodies = readFileSync(flags.messages, 'utf8')
+      .split(/\r?\n/)
+      .filter((line) => line.length > 0);
+  } catch (error) {
+    fail(2, `cannot read --messages ${flags.messages}: ${(error as Error).message}`);
+  }
+} else {
+  bodies = DEMO_MESSAGES.map((m) => m.body);
+}
+
+let pipeline: LocalPipeline;
+try {
+  pipeline = await startLocalPipeline({
+    kycert:
+      process.env.KYCERT_BASE_URL !== undefined && process.env.KYCERT_API_KEY !== undefined
+        ? { baseUrl: process.env.KYCERT_BASE_URL, apiKey: process.env.KYCERT_API_KEY }
+        : undefined,
+    sandbox: {
+      port: flags.sandboxPort,
+      // The demo scripts its faults; a file of messages meets a well-behaved sandbox.
+      ...(flags.messages === undefined
+        ? { faultScript: demoFaultScript, faults: { retryAfterSeconds: 2 } }
+        : {}),
+    },
+    sqsPort: flags.sqsPort,
+    dynamodbPort: flags.dynamodbPort,
+    concurrency: flags.concurrency,
+    batchSize: flags.batchSize,
+    maxAttempts: flags.maxAttempts,
+    backoffBaseSeconds: flags.backoffBase,
+    backoffMaxSeconds: flags.backoffMax,
+    logLevel: flags.verbose ? 'INFO' : 'ERROR',
+  });
+} catch (error) {
+  fail(3, `could not start the local pipeline: ${(error as Error).message}`);
+}
+
+let stopping = false;
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    rmSync(LOCAL_PIPELINE_STATE_FILE, { force: true });
+    await pipeline.stop();
+  }
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown(flags.keepRunning ? 0 : 130));
+process.on('SIGTERM', () => void shutdown(flags.keepRunning ? 0 : 143));
+
+const where =
+  pipeline.sandbox === undefined
+    ? `kycert at ${pipeline.kycertBaseUrl}`
+    : `kycert sandbox at ${pipeline.kycertBaseUrl}`;
+console.log(`kycert-queue local pipeline: ${where}`);
+console.log(
+  `  SQS ${pipeline.aws.sqsEndpoint} · DynamoDB ${pipeline.aws.dynamodbEndpoint} · concurrency ${flags.concurrency} · max attempts ${flags.maxAttempts}`,
+);
+mkdirSync(dirname(LOCAL_PIPELINE_STATE_FILE), { recursive: true });
+writeFileSync(
+  LOCAL_PIPELINE_STATE_FILE,
+  `${JSON.stringify({ pid: process.pid, ...pipeline.workerEnv, KYCERT_API_KEY: undefined }, null, 2)}\n`,
+);
+
+console.log(
+  `Enqueuing ${bodies.length} message(s)${flags.messages === undefined ? ' (the demo set: every path once)' : ` from ${flags.messages}`}…`,
+);
+await pipeline.enqueue(bodies);
+const progress = createProgressDisplay({ total: bodies.length, tty: process.stdout.isTTY === true });
+const settled = await pipeline.waitUntilSettled({
+  timeoutMs: flags.timeout * 1000,
+  onProgress: (snapshot) => progress.update(snapshot, pipeline.sandbox?.stats()),
+});
+progress.stop();
+
+const report = await pipeline.report();
+printSummary(report, pipeline.sandbox?.stats(), flags.messages === undefined ? DEMO_MESSAGES : undefined);
+if (flags.report !== undefined) {
+  mkdirSync(dirname(flags.report), { recursive: true });
+  writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`Report written to ${flags.report}`);
+}
+if (!settled) {
+  const { pending } = await pipeline.snapshot();
+  console.error(
+    `npm start: timed out after ${flags.timeout} s with ${pending} message(s) still pending (raise --timeout?)`,
+  );
+  await shutdown(1);
+}
+if (!flags.keepRunning) await shutdown(0);
+
+console.log('\nStill running (--keep-running). Send more messages from another terminal, for example:');
+console.log(
+  `  AWS_ENDPOINT_URL_SQS=${pipeline.aws.sqsEndpoint} AWS_REGION=${pipeline.aws.region} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \\`,
+);
+console.log(
+  `    aws sqs send-message --queue-url ${pipeline.aws.queueUrl} --message-body '{"template_id":"tpl_x","subject":{"type":"pf","doc":"000.000.001-91"},"external_id":"by-hand-1"}'`,
+);
+console.log(`or use the operator CLI with --local (it reads ${LOCAL_PIPELINE_STATE_FILE}). Ctrl-C to stop.`);
+const live = createProgressDisplay({ total: bodies.length, tty: false });
+setInterval(async () => {
+  const snapshot = await pipeline.snapshot().catch(() => undefined);
+  if (snapshot !== undefined) live.update(snapshot, pipeline.sandbox?.stats());
+}, 1_000);
