@@ -18,8 +18,7 @@ import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { SERVICE_NAME } from '../functions/kycert-worker/createWorkerDeps.js';
-import { METRICS_NAMESPACE, MetricName } from '../functions/kycert-worker/metricNames.js';
+import { METRICS_NAMESPACE, MetricName, SERVICE_NAME } from '../functions/kycert-worker/metricNames.js';
 
 /** Suffixes of the alarm names (`kycert-queue-<stage>-<suffix>`); docs/deploy.md has a runbook entry for each. */
 export const AlarmName = {

@@ -4,8 +4,7 @@ import {
   KYCERT_IDEMPOTENCY_KEY_TTL_HOURS,
   maxReceiveCountFor,
 } from '../functions/kycert-worker/constants.js';
-import { SERVICE_NAME } from '../functions/kycert-worker/createWorkerDeps.js';
-import { METRICS_NAMESPACE } from '../functions/kycert-worker/metricNames.js';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../functions/kycert-worker/metricNames.js';
 
 /**
  * What the worker is told through its environment. Every field is optional on the construct, and the

@@ -7,12 +7,10 @@ import type { WorkerConfig } from './config.js';
 import { DeadLetterQueue } from './deadLetterQueue.js';
 import { KycertClient } from './kycertClient.js';
 import { MessageVisibility } from './messageVisibility.js';
-import { METRICS_NAMESPACE } from './metricNames.js';
+import { METRICS_NAMESPACE, SERVICE_NAME } from './metricNames.js';
 import { OutcomeStore } from './outcomeStore.js';
 import type { WorkerDeps } from './processRecord.js';
 import { RateLimitGovernor } from './rateLimitGovernor.js';
-
-export const SERVICE_NAME = 'kycert-queue';
 
 /**
  * Builds the real dependencies once per execution environment, so clients, connection pools and the cached

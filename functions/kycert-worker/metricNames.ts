@@ -4,6 +4,9 @@
  */
 export const METRICS_NAMESPACE = 'KycertQueue';
 
+/** Powertools' `service` name: a dimension of every metric, and a key of every log line. */
+export const SERVICE_NAME = 'kycert-queue';
+
 export const MetricName = {
   /** A run was created (or replayed under a known key) and recorded. */
   succeeded: 'Succeeded',
