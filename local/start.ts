@@ -11,7 +11,7 @@ import { createProgressDisplay } from './pipeline/progressDisplay.js';
 import { type LocalPipeline, startLocalPipeline } from './pipeline/startLocalPipeline.js';
 
 /** Where a running pipeline says how to reach it; the operator CLI's `--local` reads it. */
-export const LOCAL_PIPELINE_STATE_FILE = '.local-data/pipeline.json';
+const LOCAL_PIPELINE_STATE_FILE = process.env.KYCERT_QUEUE_LOCAL_STATE ?? '.local-data/pipeline.json';
 
 const integer = (name: string, min: number, max: number) => (value: string) => {
   const parsed = Number(value);

@@ -51,3 +51,12 @@ export function printSummary(
       console.log(`  ${String(i + 1).padStart(2)}. ${shorten(m.body, 44).padEnd(44)}  ${m.shows}`);
   }
 }
+
+function labelOf(body: string): string {
+  try {
+    const { external_id: externalId } = JSON.parse(body) as { external_id?: unknown };
+    return typeof externalId === 'string' ? externalId : '(no external_id)';
+  } catch {
+    return '(not JSON)';
+  }
+}
