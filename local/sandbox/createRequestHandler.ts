@@ -14,7 +14,7 @@ import {
 import { maskApiKey, type SandboxLogEntry } from './requestLog.js';
 import { formatRetryAfter } from './retryAfter.js';
 import { createdRunBody, type RunStore, runView } from './runStore.js';
-import { FaultKind, type StatsRecorder } from './sandboxStats.js';
+import { FaultKind, type SandboxPost, type StatsRecorder } from './sandboxStats.js';
 import { validateCreateRunBody } from './validateCreateRunBody.js';
 
 /** What the handler reads and changes; the sandbox object mutates `state` at run time. */
@@ -66,6 +66,8 @@ interface Call {
   idempotencyKey: string | undefined;
   /** What `faultScript` chose for this POST. */
   scripted?: ScriptedFault | undefined;
+  /** The stats entry of a POST with an Idempotency-Key; `deliver` records its answer. */
+  post?: SandboxPost | undefined;
 }
 
 /** The decision about one request; `deliver` turns it into bytes (or a destroyed socket). */
@@ -131,7 +133,10 @@ async function handle(ctx: SandboxContext, req: IncomingMessage, res: ServerResp
   };
   if (route.kind === 'createRun') {
     ctx.stats.postRuns += 1;
-    if (call.idempotencyKey !== undefined) ctx.stats.body(call.idempotencyKey, bodyText);
+    if (call.idempotencyKey !== undefined) {
+      ctx.stats.body(call.idempotencyKey, bodyText);
+      call.post = ctx.stats.post(call.idempotencyKey, nowMs);
+    }
   } else if (route.kind === 'getRun') {
     ctx.stats.getRuns += 1;
   }
@@ -368,7 +373,9 @@ async function deliver(
   startedAtMs: number,
 ): Promise<void> {
   if (answer.fault !== undefined && answer.fault !== FaultKind.slowAfterCreate) ctx.stats.fault(answer.fault);
+  if (call.post !== undefined) call.post.replayed = answer.replayed === true;
   if (answer.delivery?.kind === 'reset') {
+    if (call.post !== undefined) call.post.answer = 'reset';
     req.socket.destroy();
     logAnswer(ctx, call, answer, 'reset', startedAtMs);
     return;
@@ -387,10 +394,12 @@ async function deliver(
   };
   // The client may have given up while the response was held: then nothing is sent and nothing counted.
   if (res.destroyed) {
+    if (call.post !== undefined) call.post.answer = 'client_gone';
     logAnswer(ctx, call, answer, 'client_gone', startedAtMs);
     return;
   }
   ctx.stats.status(answer.status);
+  if (call.post !== undefined) call.post.answer = answer.status;
   const code = errorCodeOf(answer.body);
   if (code !== undefined) ctx.stats.errorCode(code);
   res.writeHead(answer.status, headers).end(JSON.stringify(answer.body));

@@ -17,6 +17,6 @@ export {
 export type { SandboxLogEntry } from './requestLog.js';
 export type { RetryAfterFormat } from './retryAfter.js';
 export type { KycertCreatedRun, KycertRunView, RunStatus, SandboxRun } from './runStore.js';
-export { FaultKind, type SandboxStats } from './sandboxStats.js';
+export { FaultKind, type SandboxPost, type SandboxStats } from './sandboxStats.js';
 export { seededRandom } from './seededRandom.js';
 export { type KycertSandbox, startKycertSandbox } from './startKycertSandbox.js';

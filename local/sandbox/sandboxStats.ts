@@ -8,6 +8,23 @@ export const FaultKind = {
 } as const;
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind];
 
+/**
+ * One `POST /bureau/runs` under an idempotency key, as the sandbox answered it: the fault suite checks from
+ * these that a rejected key is never POSTed again, that the attempt budget holds and that no POST comes after
+ * the key's window.
+ */
+export interface SandboxPost {
+  /** When the request arrived, by the sandbox's clock. */
+  atMs: number;
+  /**
+   * The HTTP status sent; `'reset'` when the socket was destroyed on purpose; `'client_gone'` when the client
+   * hung up before a held response was sent; `'unanswered'` while the request is being handled.
+   */
+  answer: number | 'reset' | 'client_gone' | 'unanswered';
+  /** The answer was replayed from the key (a 2xx replayed as 200, or a kept 4xx). */
+  replayed: boolean;
+}
+
 /** A snapshot: later requests do not change it. */
 export interface SandboxStats {
   /** Every HTTP request, whatever the route or answer. */
@@ -28,6 +45,8 @@ export interface SandboxStats {
   runsByIdempotencyKey: Record<string, string[]>;
   /** Idempotency-Key → the distinct bodies POSTed with it, whatever the answer. More than one means a client bug. */
   bodiesByIdempotencyKey: Record<string, string[]>;
+  /** Idempotency-Key → every POST sent with it, in arrival order, whatever the answer (401s included). */
+  postsByIdempotencyKey: Record<string, SandboxPost[]>;
   /** `Infinity` when credits are unlimited. */
   creditsRemaining: number;
 }
@@ -43,6 +62,7 @@ export class StatsRecorder {
   readonly #faults = new Map<FaultKind, number>();
   readonly #runsByKey = new Map<string, string[]>();
   readonly #bodiesByKey = new Map<string, Set<string>>();
+  readonly #postsByKey = new Map<string, SandboxPost[]>();
 
   status(status: number): void {
     increment(this.#byStatus, String(status));
@@ -60,6 +80,15 @@ export class StatsRecorder {
     const bodies = this.#bodiesByKey.get(idempotencyKey) ?? new Set<string>();
     bodies.add(body);
     this.#bodiesByKey.set(idempotencyKey, bodies);
+  }
+
+  /** Records a POST under `idempotencyKey`; the caller fills in `answer` and `replayed` once it is decided. */
+  post(idempotencyKey: string, atMs: number): SandboxPost {
+    const post: SandboxPost = { atMs, answer: 'unanswered', replayed: false };
+    const posts = this.#postsByKey.get(idempotencyKey) ?? [];
+    posts.push(post);
+    this.#postsByKey.set(idempotencyKey, posts);
+    return post;
   }
 
   runCreated(runId: string, idempotencyKey: string | undefined): void {
@@ -86,6 +115,9 @@ export class StatsRecorder {
       runsByIdempotencyKey: Object.fromEntries([...this.#runsByKey].map(([key, runs]) => [key, [...runs]])),
       bodiesByIdempotencyKey: Object.fromEntries(
         [...this.#bodiesByKey].map(([key, bodies]) => [key, [...bodies]]),
+      ),
+      postsByIdempotencyKey: Object.fromEntries(
+        [...this.#postsByKey].map(([key, posts]) => [key, posts.map((post) => ({ ...post }))]),
       ),
       creditsRemaining,
     };
