@@ -48,7 +48,7 @@ export function printSummary(
   if (demo !== undefined) {
     console.log('\nWhat the demo set shows:');
     for (const [i, m] of demo.entries())
-      console.log(`  ${String(i + 1).padStart(2)}. ${shorten(m.body, 44).padEnd(44)}  ${m.shows}`);
+      console.log(`  ${String(i + 1).padStart(2)}. ${labelOf(m.body).padEnd(24)} ${m.shows}`);
   }
 }
 
