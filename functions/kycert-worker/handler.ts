@@ -14,6 +14,7 @@ import { type Invocation, processRecord, type WorkerDeps } from './processRecord
 export function createHandler(getDeps: () => WorkerDeps) {
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const deps = getDeps();
+    deps.logger.addContext(context); // request id, function name and cold start on every line
     const receivedAtMs = deps.nowMs();
     const invocation: Invocation = {
       receivedAtMs,
@@ -41,7 +42,8 @@ export function createHandler(getDeps: () => WorkerDeps) {
         throwOnFullBatchFailure: false,
       });
     } finally {
-      deps.metrics.publishStoredMetrics();
+      // Powertools warns on an empty flush; a batch of leased copies records nothing, and that is fine.
+      if (deps.metrics.hasStoredMetrics()) deps.metrics.publishStoredMetrics();
     }
   };
 }
