@@ -1,0 +1,214 @@
+import Table from 'cli-table3';
+import type { P1Result } from './p1Overhead.js';
+import type { P2Result } from './p2FunctionTime.js';
+import type { P3Result } from './p3RateLimit.js';
+import type { P4Result } from './p4ColdStart.js';
+
+export interface BenchResults {
+  p1: P1Result;
+  p2: P2Result;
+  p3: P3Result;
+  p4: P4Result;
+}
+
+/** The issue's targets, each with its unit. */
+export const TARGETS = {
+  p1MaxOverheadRatio: 1.1,
+  p2MaxBusyRatio: 1 / 20,
+  p3MinUtilisation: 0.9,
+  p3Max429Share: 0.02,
+  /** 1 MB read as 10^6 bytes, the stricter reading. */
+  p4MaxBundleBytes: 1_000_000,
+  p4MaxInitMs: 150,
+  p5MaxWritesPerSuccess: 2,
+} as const;
+
+/** The final line: exactly these keys, in this order. */
+export interface FinalLine {
+  p1_overhead_ratio: number;
+  p2_busy_ratio: number;
+  p3_utilisation: number;
+  p3_429_share: number;
+  p4_bundle_bytes: number;
+  p4_init_ms: number;
+  p5_writes_per_success: number;
+}
+
+export interface ReportRow {
+  metric: string;
+  ours: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  /** `yes` / `no` for a target; empty for a row that only explains another. */
+  met: '' | 'yes' | 'no';
+}
+
+const round = (value: number, digits: number) => Number(value.toFixed(digits));
+
+export function finalLine(results: BenchResults): FinalLine {
+  const p2 = results.p2.configs[0];
+  if (p2 === undefined) throw new Error('P2 has no result');
+  return {
+    p1_overhead_ratio: round(results.p1.headline.ratio, 3),
+    p2_busy_ratio: round(p2.busyRatio, 4),
+    p3_utilisation: round(results.p3.throttled.utilisation, 3),
+    p3_429_share: round(results.p3.throttled.rateLimitedShare, 4),
+    p4_bundle_bytes: results.p4.bundle.bytes,
+    p4_init_ms: round(results.p4.initMs, 1),
+    p5_writes_per_success: round(results.p2.p5.dynamodbWritesPerSuccess, 3),
+  };
+}
+
+const sumValues = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+const met = (ok: boolean): 'yes' | 'no' => (ok ? 'yes' : 'no');
+const ms = (value: number) => `${value.toFixed(3)} ms`;
+const seconds = (value: number) => `${value.toFixed(4)} s`;
+const share = (value: number) => `${(value * 100).toFixed(1)} %`;
+const times = (value: number) => `${value.toFixed(3)}×`;
+const bytes = (value: number) => `${value.toLocaleString('en-US')} B`;
+
+export function reportRows(results: BenchResults): ReportRow[] {
+  const line = finalLine(results);
+  const { p1, p2, p3, p4 } = results;
+  const rows: ReportRow[] = [];
+  for (const [index, row] of p1.rows.entries()) {
+    const headline = index === 0;
+    rows.push({
+      metric: headline ? `P1 time/message: ${row.label}` : `P1 · ${row.label}`,
+      ours: ms(row.msPerMessage),
+      baseline: `${ms(row.baselineMsPerMessage)} ${row.baselineLabel}`,
+      ratio: times(row.ratio),
+      target: headline ? `≤ ${TARGETS.p1MaxOverheadRatio}×` : '',
+      met: headline ? met(line.p1_overhead_ratio <= TARGETS.p1MaxOverheadRatio) : '',
+    });
+  }
+  for (const [index, config] of p2.configs.entries()) {
+    const headline = index === 0;
+    rows.push({
+      metric: headline
+        ? `P2 busy s/delivered message: ${config.config.label}`
+        : `P2 · ${config.config.label}`,
+      ours: seconds(config.oursBusySecondsPerMessage),
+      baseline: `${seconds(config.referenceBusySecondsPerMessage)} in-function retry loop`,
+      ratio: `${times(config.busyRatio)} (1/${(1 / config.busyRatio).toFixed(0)})`,
+      target: headline ? '≤ 1/20' : '',
+      met: headline ? met(line.p2_busy_ratio <= TARGETS.p2MaxBusyRatio) : '',
+    });
+  }
+  const deadLettered = (mode: P3Result['throttled']) =>
+    Math.round((mode.cost.byCommand.SendMessageCommand ?? 0) * mode.cost.successes);
+  rows.push(
+    {
+      metric: `P3 runs created / L, with throttle (L=${p3.limit} per ${p3.windowMs / 1000} s)`,
+      ours: share(p3.throttled.utilisation),
+      baseline: `${share(p3.unthrottled.utilisation)} without throttle`,
+      ratio: '',
+      target: `≥ ${share(TARGETS.p3MinUtilisation)}`,
+      met: met(line.p3_utilisation >= TARGETS.p3MinUtilisation),
+    },
+    {
+      metric: 'P3 share of POSTs answered 429, with throttle',
+      ours: share(p3.throttled.rateLimitedShare),
+      baseline: `${share(p3.unthrottled.rateLimitedShare)} without throttle`,
+      ratio: '',
+      target: `≤ ${share(TARGETS.p3Max429Share)}`,
+      met: met(line.p3_429_share <= TARGETS.p3Max429Share),
+    },
+    {
+      metric: 'P3 · messages dead-lettered in the measured windows',
+      ours: String(deadLettered(p3.throttled)),
+      baseline: `${deadLettered(p3.unthrottled)} without throttle`,
+      ratio: '',
+      target: '',
+      met: '',
+    },
+    {
+      metric: "P3 · 429s on a message's last two receives (no longer deferred)",
+      ours: `${p3.throttled.rateLimitedOnLastReceives} of ${sumValues(p3.throttled.rateLimitedByReceiveCount)}`,
+      baseline: `${p3.unthrottled.rateLimitedOnLastReceives} of ${sumValues(p3.unthrottled.rateLimitedByReceiveCount)} without throttle`,
+      ratio: '',
+      target: '',
+      met: '',
+    },
+    {
+      metric: 'P3 · AWS calls by the function per run created',
+      ours: p3.throttled.cost.callsPerSuccess.toFixed(2),
+      baseline: `${p3.unthrottled.cost.callsPerSuccess.toFixed(2)} without throttle`,
+      ratio: '',
+      target: '',
+      met: '',
+    },
+    {
+      metric: 'P4 bundle size (index.mjs as cdk synth builds it)',
+      ours: bytes(p4.bundle.bytes),
+      baseline: '',
+      ratio: '',
+      target: `≤ ${bytes(TARGETS.p4MaxBundleBytes)}`,
+      met: met(line.p4_bundle_bytes <= TARGETS.p4MaxBundleBytes),
+    },
+    {
+      metric: `P4 module init, fresh process, NODE_OPTIONS=${p4.bundle.nodeOptions || '(none)'} as deployed`,
+      ours: ms(p4.initMs),
+      baseline: '',
+      ratio: '',
+      target: `≤ ${TARGETS.p4MaxInitMs} ms`,
+      met: met(line.p4_init_ms <= TARGETS.p4MaxInitMs),
+    },
+    {
+      metric: 'P4 · module init without NODE_OPTIONS',
+      ours: ms(p4.initMsWithoutNodeOptions),
+      baseline: '',
+      ratio: '',
+      target: '',
+      met: '',
+    },
+    {
+      metric: 'P5 DynamoDB writes per successful message (no faults)',
+      ours: p2.p5.dynamodbWritesPerSuccess.toFixed(2),
+      baseline: '',
+      ratio: '',
+      target: `≤ ${TARGETS.p5MaxWritesPerSuccess}`,
+      met: met(line.p5_writes_per_success <= TARGETS.p5MaxWritesPerSuccess),
+    },
+    {
+      metric: 'P5 · all AWS calls by the function / SQS writes, per success',
+      ours: `${p2.p5.callsPerSuccess.toFixed(2)} / ${p2.p5.sqsWritesPerSuccess.toFixed(2)}`,
+      baseline: '',
+      ratio: '',
+      target: '',
+      met: '',
+    },
+    {
+      metric: "P5 · event source (Lambda's) ReceiveMessage / DeleteMessageBatch, per success",
+      ours: `${p2.p5.eventSourceCallsPerSuccess.receiveMessage.toFixed(2)} / ${p2.p5.eventSourceCallsPerSuccess.deleteMessageBatch.toFixed(2)}`,
+      baseline: '',
+      ratio: '',
+      target: '',
+      met: '',
+    },
+  );
+  const faults = p2.configs[0]?.oursCostUnderFaults;
+  if (faults !== undefined) {
+    rows.push({
+      metric: 'P5 · under the P2 fault mix: DynamoDB writes / all calls, per delivered message',
+      ours: `${faults.dynamodbWritesPerSuccess.toFixed(2)} / ${faults.callsPerSuccess.toFixed(2)}`,
+      baseline: '',
+      ratio: '',
+      target: '',
+      met: '',
+    });
+  }
+  return rows;
+}
+
+export function renderTable(rows: readonly ReportRow[]): string {
+  const table = new Table({
+    head: ['metric', 'ours', 'baseline', 'ratio', 'target', 'met?'],
+    style: { head: [], border: [] },
+    wordWrap: true,
+    colWidths: [50, 13, 30, 15, 13, 6],
+  });
+  for (const row of rows) table.push([row.metric, row.ours, row.baseline, row.ratio, row.target, row.met]);
+  return table.toString();
+}

@@ -1,0 +1,109 @@
+/**
+ * `npm run bench [-- --quick] [-- --out results.json]`: the performance claims of kycert-queue, measured side
+ * by side on this machine in one run (see BENCHMARKS.md). Progress goes to stderr; stdout gets the table and
+ * then exactly one JSON line.
+ */
+import { writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { measureP1Overhead, type P1Options } from './p1Overhead.js';
+import { measureP2FunctionTime, type P2Options } from './p2FunctionTime.js';
+import { measureP3RateLimit, type P3Options } from './p3RateLimit.js';
+import { buildWorkerBundle, measureP4ColdStart, type P4Options } from './p4ColdStart.js';
+import { type BenchResults, finalLine, renderTable, reportRows } from './report.js';
+import { sinkStdout } from './stdoutSink.js';
+
+interface Sizes {
+  p1: P1Options;
+  p2: P2Options;
+  p3: P3Options;
+  p4: P4Options;
+}
+
+const DEPLOYED_DEFAULT = {
+  label: '1 rec/event (stack default at 60/min)',
+  batchSize: 1,
+  referenceConcurrency: 10,
+} as const;
+const FULL_BATCH = { label: '10 rec/event', batchSize: 10, referenceConcurrency: 2 } as const;
+
+export const SIZES: Record<'full' | 'quick', Sizes> = {
+  full: {
+    p1: { messagesPerRound: 200, slowMessagesPerRound: 10, slowLatencyMs: 50, rounds: 10, warmUpRounds: 2 },
+    p2: {
+      configs: [DEPLOYED_DEFAULT, FULL_BATCH],
+      messagesPerRun: 20,
+      runs: 3,
+      warmUpMessages: 10,
+      p5Messages: 40,
+      retryAfterSeconds: 2,
+    },
+    p3: { limit: 100, windowMs: 10_000, measuredWindows: 5, concurrency: 4, batchSize: 10 },
+    p4: { initRuns: 11 },
+  },
+  quick: {
+    p1: { messagesPerRound: 60, slowMessagesPerRound: 4, slowLatencyMs: 50, rounds: 5, warmUpRounds: 1 },
+    p2: {
+      configs: [DEPLOYED_DEFAULT],
+      messagesPerRun: 10,
+      runs: 2,
+      warmUpMessages: 5,
+      p5Messages: 20,
+      retryAfterSeconds: 2,
+    },
+    p3: { limit: 50, windowMs: 5_000, measuredWindows: 3, concurrency: 4, batchSize: 10 },
+    p4: { initRuns: 5 },
+  },
+};
+
+const program = new Command('npm run bench --')
+  .description('Measure overhead, function time under faults, rate-limit use, cold start and AWS calls.')
+  .option('--quick', 'smaller sizes: the whole run in under a minute', false)
+  .option('--out <file>', 'also write every measurement (per round, per window…) as JSON to FILE')
+  .parse();
+const flags = program.opts<{ quick: boolean; out?: string }>();
+const sizes = flags.quick ? SIZES.quick : SIZES.full;
+
+// The worker as deployed: INFO logs and EMF metrics, both written to stdout, which is sunk while measuring.
+process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+process.env.POWERTOOLS_SERVICE_NAME = 'kycert-queue';
+delete process.env.POWERTOOLS_METRICS_DISABLED;
+
+const startedAtMs = Date.now();
+const progress = (text: string) =>
+  process.stderr.write(`[bench ${((Date.now() - startedAtMs) / 1000).toFixed(0).padStart(3)} s] ${text}\n`);
+
+const sink = sinkStdout();
+let results: BenchResults;
+try {
+  progress(`P1 overhead: ${sizes.p1.rounds} rounds × ${sizes.p1.messagesPerRound} messages per variant`);
+  const p1 = await measureP1Overhead(sizes.p1);
+  progress(
+    `P2 function time under faults: ${sizes.p2.runs} runs × ${sizes.p2.messagesPerRun} messages per side`,
+  );
+  const p2 = await measureP2FunctionTime(sizes.p2);
+  // P3 mostly waits for rate-limit windows: the bundle is built meanwhile; its init is timed once P3 is over.
+  progress(
+    `P3 rate limit: L=${sizes.p3.limit} per ${sizes.p3.windowMs / 1000} s, ${sizes.p3.measuredWindows} windows measured; P4 bundle built meanwhile`,
+  );
+  const [p3, bundle] = await Promise.all([measureP3RateLimit(sizes.p3), buildWorkerBundle()]);
+  progress(`P4 cold start: ${sizes.p4.initRuns} fresh processes per form`);
+  let p4: BenchResults['p4'];
+  try {
+    p4 = await measureP4ColdStart(bundle, sizes.p4);
+  } finally {
+    bundle.remove();
+  }
+  results = { p1, p2, p3, p4 };
+} finally {
+  sink.restore();
+}
+
+if (flags.out !== undefined) {
+  writeFileSync(flags.out, `${JSON.stringify({ quick: flags.quick, sizes, results }, null, 2)}\n`);
+  progress(`details written to ${flags.out}`);
+}
+progress(`done in ${((Date.now() - startedAtMs) / 1000).toFixed(0)} s`);
+process.stdout.write(`${renderTable(reportRows(results))}\n`);
+process.stdout.write(`${JSON.stringify(finalLine(results))}\n`);
+// Emulators, sandboxes and pools are closed; exiting here also ends any keep-alive timer left by a library.
+process.exit(0);
