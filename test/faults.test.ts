@@ -1,0 +1,320 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SandboxPost } from '../local/sandbox/index.js';
+import { BAD_INPUT_CATALOGUE } from './support/badInputCatalogue.js';
+import { UNKNOWN_TEMPLATE_ID } from './support/faultMessages.js';
+import { runScenarios, type ScenarioResult } from './support/faultScenario.js';
+import { awsFaultScenarios } from './support/scenarios/awsFaults.js';
+import {
+  BAD_INPUT_ID,
+  BAD_INPUT_VALID_COUNT,
+  badInputScenarios,
+} from './support/scenarios/badInputScenario.js';
+import { deliveryFaultScenarios } from './support/scenarios/deliveryFaults.js';
+import { keyWindowScenarios } from './support/scenarios/keyWindowFaults.js';
+import { kycertFaultScenarios } from './support/scenarios/kycertFaults.js';
+
+/**
+ * The pipeline under failure, end to end: for each fault a pipeline of its own (kycert sandbox, SQS and
+ * DynamoDB emulators, the event-source poller, the real handler), messages through it, then
+ *   1. the invariants of test/support/invariants.ts — nothing lost or stuck, one run per key, one body per
+ *      key, no rejected key retried, the attempt bound, no POST past the key window, outcomes = kycert;
+ *   2. proof that the fault did strike, and was handled the way the README's decision table says.
+ * All scenarios start together in `beforeAll`: they mostly wait out retry delays, so side by side the file
+ * takes about as long as the slowest one.
+ */
+
+const SCENARIOS = {
+  ...kycertFaultScenarios(),
+  ...deliveryFaultScenarios(),
+  ...awsFaultScenarios(),
+  ...keyWindowScenarios(),
+  ...badInputScenarios(),
+};
+type Name = keyof typeof SCENARIOS;
+
+let results: ReturnType<typeof runScenarios<typeof SCENARIOS>>;
+beforeAll(() => {
+  results = runScenarios(SCENARIOS);
+});
+afterAll(async () => {
+  await Promise.allSettled(Object.values(results));
+});
+
+const TIMEOUT = { timeout: 90_000 };
+const postsByKey = (result: ScenarioResult) => result.evidence.sandboxStats.postsByIdempotencyKey;
+const answersByKey = (result: ScenarioResult) =>
+  Object.values(postsByKey(result)).map((posts) => posts.map((post) => post.answer));
+const outcomesWith = (result: ScenarioResult, status: string) =>
+  result.evidence.report.outcomes.filter((o) => o.status === status);
+const reasonsOfFailed = (result: ScenarioResult) =>
+  outcomesWith(result, 'failed')
+    .map((o) => o.dead_letter_reason)
+    .sort();
+
+/** For each POST answered 429, how long until the next POST under its key. */
+function gapsAfter429(result: ScenarioResult): number[] {
+  return Object.values(postsByKey(result)).flatMap((posts: SandboxPost[]) =>
+    posts.flatMap((post, i) => {
+      const next = posts[i + 1];
+      return post.answer === 429 && next !== undefined ? [next.atMs - post.atMs] : [];
+    }),
+  );
+}
+
+describe.each(Object.entries(SCENARIOS).map(([key, s]) => [s.name, key as Name] as const))(
+  'fault: %s',
+  (_, name) => {
+    it('holds every invariant', TIMEOUT, async () => {
+      const result = await results[name];
+      expect(result.violations).toEqual([]);
+      expect(result.evidence.sent.length).toBeGreaterThan(0);
+    });
+  },
+);
+
+describe('kycert faults struck and were handled as the decision table says', () => {
+  it(
+    '5xx: retried under the same key until success or retries_exhausted; an unknown template dead-lettered at once',
+    TIMEOUT,
+    async () => {
+      const result = await results.serverErrors;
+      const { byStatus } = result.evidence.sandboxStats;
+      for (const status of ['500', '502', '503']) expect(byStatus[status]).toBeGreaterThan(0);
+      expect(outcomesWith(result, 'succeeded').some((o) => (o.attempts ?? 0) > 1)).toBe(true);
+      expect(new Set(reasonsOfFailed(result))).toEqual(
+        new Set([
+          'kycert_rejected:template_not_found',
+          ...(reasonsOfFailed(result).includes('retries_exhausted') ? ['retries_exhausted'] : []),
+        ]),
+      );
+      expect(
+        outcomesWith(result, 'failed').filter((o) => o.template_id === UNKNOWN_TEMPLATE_ID),
+      ).toHaveLength(2);
+    },
+  );
+
+  it.each([
+    ['stormSeconds', 1_000],
+    ['stormHttpDate', 1_000],
+    ['rateLimit', 1_000],
+  ] as const)(
+    '%s: no POST under a key sooner than Retry-After (%i ms) after its 429',
+    TIMEOUT,
+    async (name, retryAfterMs) => {
+      const result = await results[name];
+      const gaps = gapsAfter429(result);
+      expect(gaps.length).toBeGreaterThan(0);
+      expect(Math.min(...gaps)).toBeGreaterThanOrEqual(retryAfterMs);
+    },
+  );
+
+  it('reset after create: the retry under the same key gets the run back as a replay', TIMEOUT, async () => {
+    const result = await results.resetAfterCreate;
+    expect(result.evidence.sandboxStats.faultsInjected.resetAfterCreate).toBeGreaterThan(0);
+    expect(outcomesWith(result, 'succeeded').filter((o) => o.replayed === true).length).toBeGreaterThan(0);
+  });
+
+  it('slow after create: the client gives up, the retry gets the run back as a replay', TIMEOUT, async () => {
+    const result = await results.slowAfterCreate;
+    expect(answersByKey(result).flat()).toContain('client_gone');
+    expect(outcomesWith(result, 'succeeded').filter((o) => o.replayed === true).length).toBeGreaterThan(0);
+  });
+
+  it('409 in progress: retried, never dead-lettered for it', TIMEOUT, async () => {
+    const result = await results.inProgress;
+    expect(result.evidence.sandboxStats.byStatus['409']).toBeGreaterThan(0);
+    for (const reason of reasonsOfFailed(result)) {
+      expect(['retries_exhausted', 'kycert_rejected:template_not_found']).toContain(reason);
+    }
+  });
+
+  it(
+    '401 once: the key is read again and the request sent once more; nothing is lost to the rotation',
+    TIMEOUT,
+    async () => {
+      const result = await results.rotatedKey;
+      const withUnauthorized = answersByKey(result).filter((answers) => answers.includes(401));
+      expect(outcomesWith(result, 'succeeded')).toHaveLength(18);
+      expect(result.evidence.report.dlq).toEqual([]);
+      expect(result.extra.refreshes).toBeGreaterThan(0);
+      expect(withUnauthorized).toHaveLength(result.extra.refreshes);
+      for (const answers of withUnauthorized) expect(answers).toEqual([401, 202]);
+    },
+  );
+
+  it(
+    '401 twice: dead-lettered as kycert_unauthorized after exactly one re-read of the key',
+    TIMEOUT,
+    async () => {
+      const result = await results.revokedKey;
+      expect(result.evidence.report.dlq.map((d) => d.reason)).toEqual(
+        Array(6).fill('kycert_unauthorized:invalid_api_key'),
+      );
+      expect(answersByKey(result)).toEqual(Array(6).fill([401, 401]));
+    },
+  );
+});
+
+describe('delivery faults struck and were absorbed', () => {
+  it('a copy delivered after its request finished is acknowledged without a POST', TIMEOUT, async () => {
+    const result = await results.duplicatesInTurn;
+    expect(result.evidence.sent).toHaveLength(16);
+    expect(outcomesWith(result, 'succeeded')).toHaveLength(8);
+    expect(answersByKey(result)).toEqual(Array(8).fill([202]));
+  });
+
+  it(
+    'copies delivered at once race for the key: one claims it, the others wait, one POST per request',
+    TIMEOUT,
+    async () => {
+      const result = await results.duplicatesConcurrently;
+      expect(result.extra.claims.leased).toBeGreaterThan(0);
+      expect(outcomesWith(result, 'succeeded')).toHaveLength(8);
+      expect(answersByKey(result)).toEqual(Array(8).fill([202]));
+    },
+  );
+
+  it(
+    'a crash before, half-way through and after a batch: every record comes back and ends once',
+    TIMEOUT,
+    async () => {
+      const result = await results.crashMidBatch;
+      expect(result.extra.crashes).toEqual(['before', 'halfway', 'after']);
+      expect(result.extra.poller.handlerErrors).toBe(3);
+      expect(outcomesWith(result, 'succeeded')).toHaveLength(20);
+    },
+  );
+
+  it(
+    'a Lambda timeout, also after the run was created: the retry finds the run by its key',
+    TIMEOUT,
+    async () => {
+      const result = await results.lambdaTimeout;
+      expect(result.extra.timeouts).toEqual(['before', 'after']);
+      expect(result.extra.killedAfterPost).toBe(3);
+      expect(result.extra.poller.handlerTimeouts).toBeGreaterThanOrEqual(2);
+      expect(outcomesWith(result, 'succeeded')).toHaveLength(16);
+      expect(outcomesWith(result, 'succeeded').filter((o) => o.replayed === true).length).toBeGreaterThan(0);
+    },
+  );
+});
+
+describe('AWS faults struck and were absorbed', () => {
+  it('DynamoDB throttling, before and after the write, of every kind of outcome write', TIMEOUT, async () => {
+    const result = await results.dynamodbThrottling;
+    const methods = new Set(result.extra.throttledWrites.map((write) => write.split(':')[0]));
+    expect(methods).toEqual(new Set(['beginAttempt', 'recordSuccess', 'recordRetry', 'recordFailure']));
+    expect(new Set(result.extra.throttledWrites.map((write) => write.split(':')[1]))).toEqual(
+      new Set(['before', 'after']),
+    );
+    expect(outcomesWith(result, 'succeeded')).toHaveLength(16);
+    expect(reasonsOfFailed(result)).toEqual(Array(3).fill('kycert_rejected:template_not_found'));
+  });
+
+  it(
+    'ChangeMessageVisibility failing: the record comes back after the queue timeout instead',
+    TIMEOUT,
+    async () => {
+      const result = await results.visibilityFailing;
+      expect(result.extra.failures).toBeGreaterThan(0);
+      expect(outcomesWith(result, 'succeeded')).toHaveLength(12);
+    },
+  );
+
+  it(
+    'the DLQ refusing a message: it comes back and reaches the DLQ later, with its reason',
+    TIMEOUT,
+    async () => {
+      const result = await results.dlqSendFailing;
+      expect(new Set(result.extra.dlqFailures)).toEqual(new Set(['before', 'after']));
+      expect(outcomesWith(result, 'succeeded')).toHaveLength(6);
+      expect(reasonsOfFailed(result).filter((reason) => !reason?.startsWith('invalid_message:'))).toEqual([
+        ...Array(3).fill('kycert_rejected:template_not_found'),
+        ...Array(3).fill('retries_exhausted'),
+      ]);
+      const dlqBodies = new Set(result.evidence.report.dlq.map((d) => d.body));
+      expect(dlqBodies.size).toBe(6 + result.extra.invalidCount);
+    },
+  );
+});
+
+describe("kycert's 24 h key window, on a controllable clock", () => {
+  const HOUR_MS = 3_600_000;
+  const onlyKey = (result: ScenarioResult) => {
+    const [outcome] = result.evidence.report.outcomes;
+    const [posts] = Object.values(postsByKey(result));
+    return { outcome, answers: posts?.map((post) => post.answer), posts: posts ?? [] };
+  };
+
+  it(
+    '22 h after the first attempt no POST is sent: dead-lettered as idempotency_window_expired',
+    TIMEOUT,
+    async () => {
+      const { outcome, answers } = onlyKey(await results.windowOver);
+      expect(outcome).toMatchObject({
+        status: 'failed',
+        dead_letter_reason: 'idempotency_window_expired',
+        attempts: 2,
+      });
+      expect(answers).toEqual([503]);
+    },
+  );
+
+  it(
+    'after kycert forgot the key (25 h), a request whose answer was lost is not sent again: no second run',
+    TIMEOUT,
+    async () => {
+      const result = await results.keyForgotten;
+      const { outcome, answers } = onlyKey(result);
+      expect(outcome).toMatchObject({ status: 'failed', dead_letter_reason: 'idempotency_window_expired' });
+      expect(answers).toEqual(['reset']);
+      expect(Object.values(result.evidence.sandboxStats.runsByIdempotencyKey)).toEqual([
+        [expect.any(String)],
+      ]);
+    },
+  );
+
+  it('21 h after the first attempt the retry is still sent, and succeeds', TIMEOUT, async () => {
+    const result = await results.withinWindow;
+    const { outcome, answers, posts } = onlyKey(result);
+    expect(outcome).toMatchObject({ status: 'succeeded', attempts: 2 });
+    expect(answers).toEqual([503, 202]);
+    expect((posts[1]?.atMs ?? 0) - (posts[0]?.atMs ?? 0)).toBeGreaterThan(21 * HOUR_MS);
+  });
+
+  it(
+    'a retry that would land past the window is never scheduled: dead-lettered at once',
+    TIMEOUT,
+    async () => {
+      const { outcome, answers } = onlyKey(await results.retryPastWindow);
+      expect(outcome).toMatchObject({
+        status: 'failed',
+        dead_letter_reason: 'idempotency_window_expired',
+        attempts: 2,
+      });
+      expect(answers).toEqual([503, 429]);
+    },
+  );
+});
+
+describe('the bad-input catalogue, end to end', () => {
+  it.each(BAD_INPUT_CATALOGUE.map((c) => [c.name, c.reason, c.body(BAD_INPUT_ID)] as const))(
+    '%s → DLQ once, verbatim, with %s',
+    TIMEOUT,
+    async (_, reason, body) => {
+      const result = await results.catalogue;
+      expect(result.evidence.report.dlq.filter((d) => d.body === body).map((d) => d.reason)).toEqual([
+        reason,
+      ]);
+    },
+  );
+
+  it('kycert saw only the valid requests: zero POSTs for the catalogue', TIMEOUT, async () => {
+    const result = await results.catalogue;
+    expect(result.evidence.sandboxStats.postRuns).toBe(BAD_INPUT_VALID_COUNT);
+    expect(Object.keys(result.evidence.sandboxStats.bodiesByIdempotencyKey)).toHaveLength(
+      BAD_INPUT_VALID_COUNT,
+    );
+    expect(outcomesWith(result, 'succeeded')).toHaveLength(BAD_INPUT_VALID_COUNT);
+  });
+});

@@ -1,0 +1,53 @@
+import { type FaultPipeline, type FaultPipelineOptions, startFaultPipeline } from './faultPipeline.js';
+import { checkInvariants, type InvariantViolation, type RunEvidence } from './invariants.js';
+
+/**
+ * One fault scenario: a pipeline with faults injected, messages driven through it, then the evidence.
+ * The fault test files start all their scenarios at once in `beforeAll` (most of a scenario's time is spent
+ * waiting out retry delays, so side by side they take hardly longer than the slowest) and assert each in
+ * its own `it`.
+ */
+export interface FaultScenario<Extra = unknown> {
+  name: string;
+  options: FaultPipelineOptions;
+  /** Enqueues the messages (in waves if it likes) and waits until the pipeline settles. */
+  drive: (pipeline: FaultPipeline) => Promise<Extra>;
+  /** See RunEvidence: set for faults that can lose a delivery's decision. */
+  decisionsMayBeLost?: boolean;
+}
+
+export interface ScenarioResult<Extra = unknown> {
+  evidence: RunEvidence;
+  violations: InvariantViolation[];
+  extra: Extra;
+  /** Wall-clock time from start to stop, for the report (never asserted). */
+  durationMs: number;
+}
+
+export async function runScenario<Extra>(scenario: FaultScenario<Extra>): Promise<ScenarioResult<Extra>> {
+  const startedAtMs = performance.now();
+  const pipeline = await startFaultPipeline(scenario.options);
+  try {
+    const extra = await scenario.drive(pipeline);
+    const evidence = await pipeline.evidence({ decisionsMayBeLost: scenario.decisionsMayBeLost ?? false });
+    const durationMs = Math.round(performance.now() - startedAtMs);
+    if (process.env.FAULTS_TIMING === '1') console.log(`scenario "${scenario.name}": ${durationMs} ms`);
+    return { evidence, violations: checkInvariants(evidence), extra, durationMs };
+  } finally {
+    await pipeline.stop();
+  }
+}
+
+/** Runs every scenario at once; a scenario that throws rejects only its own result. */
+export function runScenarios<S extends Record<string, FaultScenario<unknown>>>(
+  scenarios: S,
+): { [K in keyof S]: Promise<ScenarioResult<Awaited<ReturnType<S[K]['drive']>>>> } {
+  const results = Object.fromEntries(
+    Object.entries(scenarios).map(([name, scenario]) => {
+      const result = runScenario(scenario);
+      result.catch(() => undefined); // reported by the test that awaits it
+      return [name, result];
+    }),
+  );
+  return results as { [K in keyof S]: Promise<ScenarioResult<Awaited<ReturnType<S[K]['drive']>>>> };
+}

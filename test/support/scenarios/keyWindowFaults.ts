@@ -1,0 +1,89 @@
+import type { WorkerDeps } from '../../../functions/kycert-worker/processRecord.js';
+import type { ScriptedFault } from '../../../local/sandbox/index.js';
+import { requestBody } from '../faultMessages.js';
+import type { FaultPipeline } from '../faultPipeline.js';
+import type { FaultScenario } from '../faultScenario.js';
+import { JumpingClock } from '../jumpingClock.js';
+import { wrapMethod } from '../wrapMethod.js';
+import { COMMON_OPTIONS } from './kycertFaults.js';
+
+/**
+ * kycert's 24 h key window, on a controllable clock shared by the worker and the sandbox: one request whose
+ * first attempt fails, then the clock jumps ahead while its retry waits in the queue.
+ */
+
+export const HOUR_MS = 3_600_000;
+
+interface KeyWindowCase {
+  name: string;
+  prefix: string;
+  /** The sandbox's answer to the request's Nth POST. */
+  script: (postNumber: number) => ScriptedFault | undefined;
+  /** How far the clock jumps once the first retry is scheduled. */
+  jumpMs: number;
+  retryAfterSeconds?: number;
+}
+
+function keyWindowScenario(c: KeyWindowCase): FaultScenario<{ jumpedMs: number }> {
+  const clock = new JumpingClock();
+  let jumpedMs = 0;
+  const body = requestBody(7, { prefix: c.prefix });
+  return {
+    name: c.name,
+    options: {
+      ...COMMON_OPTIONS,
+      maxAttempts: 4,
+      sandbox: {
+        clock: clock.now,
+        faults: { retryAfterSeconds: c.retryAfterSeconds ?? 1 },
+        faultScript: ({ postNumber }) => c.script(postNumber),
+      },
+      workerOverrides: (deps: WorkerDeps) => ({
+        nowMs: clock.now,
+        outcomeStore: wrapMethod(deps.outcomeStore, 'recordRetry', (recordRetry) => async (key, outcome) => {
+          const stillPending = await recordRetry(key, outcome);
+          if (jumpedMs === 0) {
+            jumpedMs = c.jumpMs;
+            clock.advance(c.jumpMs);
+          }
+          return stillPending;
+        }),
+      }),
+    },
+    drive: async (pipeline: FaultPipeline) => {
+      await pipeline.enqueue([body]);
+      await pipeline.settle();
+      return { jumpedMs };
+    },
+  };
+}
+
+export function keyWindowScenarios() {
+  return {
+    windowOver: keyWindowScenario({
+      name: 'the retry comes back 22 h after the first attempt',
+      prefix: 'window-over',
+      script: (n) => (n === 1 ? 'serverError' : undefined),
+      jumpMs: 22 * HOUR_MS + 1_000,
+    }),
+    keyForgotten: keyWindowScenario({
+      name: 'the run was created, its answer lost, and the retry comes back after kycert forgot the key (25 h)',
+      prefix: 'key-forgotten',
+      script: (n) => (n === 1 ? 'resetAfterCreate' : undefined),
+      jumpMs: 25 * HOUR_MS,
+    }),
+    withinWindow: keyWindowScenario({
+      name: 'the retry comes back 21 h after the first attempt',
+      prefix: 'within-window',
+      script: (n) => (n === 1 ? 'serverError' : undefined),
+      jumpMs: 21 * HOUR_MS,
+    }),
+    retryPastWindow: keyWindowScenario({
+      name: 'a 429 one minute before the window ends asks for two minutes',
+      prefix: 'past-window',
+      script: (n) => (n === 1 ? 'serverError' : n === 2 ? 'rateLimit' : undefined),
+      jumpMs: 22 * HOUR_MS - 60_000,
+      retryAfterSeconds: 120,
+    }),
+  } satisfies Record<string, FaultScenario<unknown>>;
+}

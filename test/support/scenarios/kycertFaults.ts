@@ -1,0 +1,172 @@
+import { staticApiKey } from '../../../functions/kycert-worker/apiKeySource.js';
+import { KycertClient } from '../../../functions/kycert-worker/kycertClient.js';
+import { type KycertSandbox, seededRandom } from '../../../local/sandbox/index.js';
+import { requestBodies, UNKNOWN_TEMPLATE_ID } from '../faultMessages.js';
+import type { FaultPipeline } from '../faultPipeline.js';
+import type { FaultScenario } from '../faultScenario.js';
+
+/** kycert misbehaving: every fault the sandbox can inject, one scenario each. */
+
+export const COMMON_OPTIONS = {
+  maxAttempts: 3,
+  backoffBaseSeconds: 1,
+  backoffMaxSeconds: 2,
+  concurrency: 3,
+  batchSize: 5,
+  functionTimeoutSeconds: 10,
+} as const;
+
+/** Sends `count` requests plus two whose template kycert does not know (404: never retried), and settles. */
+export const sendAndSettle =
+  (prefix: string, count = 14) =>
+  async (pipeline: FaultPipeline) => {
+    await pipeline.enqueue([
+      ...requestBodies(count, { prefix }),
+      ...requestBodies(2, { prefix: `${prefix}-unknown`, templateId: UNKNOWN_TEMPLATE_ID }),
+    ]);
+    await pipeline.settle();
+  };
+
+/** The worker's API key source in the rotation scenario: the cached key until a 401 makes it read again. */
+function rotatingApiKey(initial: string, afterRefresh: string) {
+  let current = initial;
+  let refreshes = 0;
+  return {
+    source: {
+      get: async () => current,
+      refresh: async () => {
+        refreshes += 1;
+        current = afterRefresh;
+        return current;
+      },
+    },
+    refreshes: () => refreshes,
+  };
+}
+
+export function kycertFaultScenarios() {
+  /** The sandbox, for a fault script given before it exists: it turns the 5xx status for each POST. */
+  const serverErrorSandbox: { current?: KycertSandbox } = {};
+  let serverErrorPosts = 0;
+  const rotation = rotatingApiKey('sk_test_before_rotation', 'sk_test_after_rotation');
+
+  return {
+    serverErrors: {
+      name: 'random 5xx (500, 502, 503 in turn)',
+      options: {
+        ...COMMON_OPTIONS,
+        sandbox: {
+          faults: { serverErrorRate: 0.35 },
+          random: seededRandom(501),
+          faultScript: () => {
+            const statuses = [500, 502, 503] as const;
+            serverErrorSandbox.current?.setFaults({ serverErrorStatus: statuses[serverErrorPosts++ % 3] });
+            return undefined;
+          },
+        },
+      },
+      drive: async (pipeline: FaultPipeline) => {
+        serverErrorSandbox.current = pipeline.sandbox;
+        await sendAndSettle('five-xx', 18)(pipeline);
+      },
+    },
+    stormSeconds: {
+      name: '429 storm, Retry-After in delta-seconds',
+      options: {
+        ...COMMON_OPTIONS,
+        sandbox: {
+          faults: { rateLimitStormRate: 0.4, retryAfterSeconds: 1, retryAfterFormat: 'seconds' },
+          random: seededRandom(429),
+        },
+      },
+      drive: sendAndSettle('storm-seconds'),
+    },
+    stormHttpDate: {
+      name: '429 storm, Retry-After as an HTTP-date',
+      options: {
+        ...COMMON_OPTIONS,
+        sandbox: {
+          faults: { rateLimitStormRate: 0.4, retryAfterSeconds: 1, retryAfterFormat: 'http-date' },
+          random: seededRandom(4290),
+        },
+      },
+      drive: sendAndSettle('storm-date'),
+    },
+    rateLimit: {
+      name: "kycert's rate limit exhausted (real 429s, and the worker's throttle before them)",
+      options: {
+        ...COMMON_OPTIONS,
+        maxAttempts: 5,
+        sandbox: { rateLimitPerMinute: 6, rateLimitWindowMs: 1_000 },
+      },
+      drive: sendAndSettle('limit', 18),
+    },
+    resetAfterCreate: {
+      name: 'connection reset after the run was created',
+      options: {
+        ...COMMON_OPTIONS,
+        sandbox: { faults: { resetAfterCreateRate: 0.5 }, random: seededRandom(104) },
+      },
+      drive: sendAndSettle('reset'),
+    },
+    slowAfterCreate: {
+      name: 'response slower than the client timeout (300 ms) after the run was created',
+      options: {
+        ...COMMON_OPTIONS,
+        httpTimeoutMs: 300,
+        sandbox: {
+          faults: { slowAfterCreateMs: 1_000, slowAfterCreateRate: 0.5 },
+          random: seededRandom(300),
+        },
+      },
+      drive: sendAndSettle('slow'),
+    },
+    inProgress: {
+      name: '409 idempotency_in_progress',
+      options: { ...COMMON_OPTIONS, sandbox: { faults: { inProgressRate: 0.4 }, random: seededRandom(409) } },
+      drive: sendAndSettle('in-progress'),
+    },
+    rotatedKey: {
+      name: '401 once: the API key rotated, the secret already holds the new one',
+      options: {
+        ...COMMON_OPTIONS,
+        sandbox: { apiKeys: ['sk_test_before_rotation'] },
+        workerOverrides: (_deps, sandbox) => ({
+          kycert: new KycertClient({
+            baseUrl: sandbox.baseUrl,
+            apiKey: rotation.source,
+            connectTimeoutMs: 1_000,
+            timeoutMs: 5_000,
+          }),
+        }),
+      },
+      drive: async (pipeline: FaultPipeline) => {
+        await pipeline.enqueue(requestBodies(6, { prefix: 'rotation-before' }));
+        await pipeline.settle();
+        pipeline.sandbox.setValidApiKeys(['sk_test_after_rotation']);
+        await pipeline.enqueue(requestBodies(12, { prefix: 'rotation-after' }));
+        await pipeline.settle();
+        return { refreshes: rotation.refreshes() };
+      },
+    },
+    revokedKey: {
+      name: '401 twice: the API key revoked and the secret not updated',
+      options: {
+        ...COMMON_OPTIONS,
+        sandbox: { apiKeys: ['sk_test_current'] },
+        workerOverrides: (_deps, sandbox) => ({
+          kycert: new KycertClient({
+            baseUrl: sandbox.baseUrl,
+            apiKey: staticApiKey('sk_test_revoked'),
+            connectTimeoutMs: 1_000,
+            timeoutMs: 5_000,
+          }),
+        }),
+      },
+      drive: async (pipeline: FaultPipeline) => {
+        await pipeline.enqueue(requestBodies(6, { prefix: 'revoked' }));
+        await pipeline.settle();
+      },
+    },
+  } satisfies Record<string, FaultScenario<unknown>>;
+}
