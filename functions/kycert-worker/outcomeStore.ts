@@ -241,6 +241,43 @@ export class OutcomeStore {
   #expiresAt(nowMs: number): number {
     return Math.floor(nowMs / 1000) + this.#options.ttlSeconds;
   }
+
+  // Operator writes (the CLI's `dlq redrive`), appended after the worker's own.
+
+  /**
+   * Before an unchanged copy of a dead-lettered message goes back on the queue: the worker acknowledges a copy
+   * whose key is terminal without calling kycert, so the key is reopened first (`failed` → `retry_scheduled`,
+   * attempts from 0, `redriven_at` set). `first_attempt_at` is kept: kycert's 24 h key window counts from it.
+   * Returns false when the key is not `failed` (any more), or a corrected copy already superseded it.
+   */
+  async reopenForRedrive(key: string, at: { nowMs: number }): Promise<boolean> {
+    return this.#update(
+      key,
+      at.nowMs,
+      {
+        set: {
+          status: { S: OutcomeStatus.retryScheduled },
+          attempts: { N: '0' },
+          redriven_at: { S: new Date(at.nowMs).toISOString() },
+        },
+        remove: ['dead_letter_reason', 'lease_until_ms', 'next_attempt_at', 'retry_cause'],
+      },
+      '#status = :failed AND attribute_not_exists(superseded_by)',
+    );
+  }
+
+  /**
+   * A corrected copy of this key's message was sent under `supersededBy`: the old outcome says where to look.
+   * Its status is left as it was. Returns false when the table has no item for the key.
+   */
+  async markSuperseded(key: string, supersededBy: string, at: { nowMs: number }): Promise<boolean> {
+    return this.#update(
+      key,
+      at.nowMs,
+      { set: { superseded_by: { S: supersededBy } }, remove: [] },
+      'attribute_exists(idempotency_key)',
+    );
+  }
 }
 
 interface LastError {
