@@ -9,6 +9,7 @@ import {
   BAD_INPUT_VALID_COUNT,
   badInputScenarios,
 } from './support/scenarios/badInputScenario.js';
+import { CHAOS_MIX_MESSAGES, chaosMixScenarios } from './support/scenarios/chaosMixScenario.js';
 import { deliveryFaultScenarios } from './support/scenarios/deliveryFaults.js';
 import { keyWindowScenarios } from './support/scenarios/keyWindowFaults.js';
 import { kycertFaultScenarios } from './support/scenarios/kycertFaults.js';
@@ -29,6 +30,7 @@ const SCENARIOS = {
   ...awsFaultScenarios(),
   ...keyWindowScenarios(),
   ...badInputScenarios(),
+  ...chaosMixScenarios(),
 };
 type Name = keyof typeof SCENARIOS;
 
@@ -316,5 +318,26 @@ describe('the bad-input catalogue, end to end', () => {
       BAD_INPUT_VALID_COUNT,
     );
     expect(outcomesWith(result, 'succeeded')).toHaveLength(BAD_INPUT_VALID_COUNT);
+  });
+});
+
+describe('the chaos mix in small', () => {
+  it('met every fault, duplicates and invalid messages, and bought no check twice', TIMEOUT, async () => {
+    const result = await results.chaosMix;
+    const { faultsInjected, runsByIdempotencyKey } = result.evidence.sandboxStats;
+    expect(result.evidence.sent).toHaveLength(CHAOS_MIX_MESSAGES);
+    expect(result.extra.duplicates).toBeGreaterThan(0);
+    expect(result.extra.invalid).toBeGreaterThan(0);
+    expect(result.extra.rejected).toBeGreaterThan(0);
+    for (const fault of [
+      'serverError',
+      'rateLimitStorm',
+      'resetAfterCreate',
+      'slowAfterCreate',
+      'inProgress',
+    ] as const) {
+      expect(faultsInjected[fault]).toBeGreaterThan(0);
+    }
+    expect(Object.values(runsByIdempotencyKey).every((runs) => runs.length === 1)).toBe(true);
   });
 });
