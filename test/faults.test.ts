@@ -182,7 +182,11 @@ describe('delivery faults struck and were absorbed', () => {
     async () => {
       const result = await results.crashMidBatch;
       expect(result.extra.crashes).toEqual(['before', 'halfway', 'after']);
-      expect(result.extra.poller.handlerErrors).toBe(3);
+      // Each crash fails its whole batch. On a loaded 2-core machine a crashed invocation may first outrun its
+      // 2 s timeout (counted as a timeout, not an error), and an ordinary one may time out too: at least three.
+      expect(result.extra.poller.handlerErrors + result.extra.poller.handlerTimeouts).toBeGreaterThanOrEqual(
+        3,
+      );
       expect(outcomesWith(result, 'succeeded')).toHaveLength(20);
     },
   );
