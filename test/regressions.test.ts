@@ -82,8 +82,8 @@ describe('fixed: processRecord.ts: the proactive throttle never defers (reserve(
       expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm2' }] });
       expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, {
         ReceiptHandle: second.receiptHandle,
-        VisibilityTimeout: 31,
-      }); // 30 s to the reset + 1 s of jitter (random 0.5)
+        VisibilityTimeout: 45,
+      }); // 30 s to the reset, then spread over as long again: random 0.5 → +15 s
     } finally {
       await (deps.kycert as KycertClient).close();
       await kycert.close();

@@ -100,7 +100,10 @@ export async function processRecord(
   const throttleMs = deps.rateLimitGovernor?.reserve(deps.nowMs()) ?? 0;
   // Deferring costs a receive but no attempt; never defer on the last receive before the redrive policy acts.
   if (throttleMs > 0 && receiveCount < deps.policy.maxReceiveCount - 1) {
-    const delaySeconds = Math.ceil(throttleMs / 1000) + Math.floor(deps.random() * 2);
+    // Spread the held-back messages over as long again as the wait: they come back across the next window
+    // instead of all at its start, so few are deferred twice (each deferral costs a receive).
+    const waitSeconds = Math.ceil(throttleMs / 1000);
+    const delaySeconds = waitSeconds + Math.floor(deps.random() * (waitSeconds + 1));
     deps.logger.info('throttled before the rate limit', { ...logKeys, delay_seconds: delaySeconds });
     await deps.visibility.delay(record.receiptHandle, delaySeconds);
     deps.metrics.addMetric(MetricName.deferredByThrottle, MetricUnit.Count, 1);
