@@ -98,7 +98,8 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
       sent.push(...bodies);
       return pipeline.enqueue(bodies);
     },
-    async settle(timeoutMs = 25_000) {
+    // Generous: on a cold, loaded 2-core CI machine a whole batch may time out and wait out its visibility.
+    async settle(timeoutMs = 75_000) {
       if (!(await pipeline.waitUntilSettled({ timeoutMs, pollMs: 100 }))) {
         const snapshot = await pipeline.snapshot();
         throw new Error(`not settled after ${timeoutMs} ms: ${JSON.stringify(snapshot)}`);

@@ -14,6 +14,8 @@ export const COMMON_OPTIONS = {
   concurrency: 3,
   batchSize: 5,
   functionTimeoutSeconds: 10,
+  // A batch that times out on a loaded machine comes back in seconds, not after 6 × the function timeout.
+  visibilityTimeoutSeconds: 12,
 } as const;
 
 /** Sends `count` requests plus two whose template kycert does not know (404: never retried), and settles. */
