@@ -1,4 +1,4 @@
-import { GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { createHandler } from '../functions/kycert-worker/handler.js';
 import type { WorkerDeps } from '../functions/kycert-worker/processRecord.js';
 import type { EventSourcePollerEvent } from '../local/aws/EventSourcePollerEvent.js';
@@ -7,6 +7,7 @@ import {
   type SqsLambdaHandler,
   startEventSourcePoller,
 } from '../local/aws/startEventSourcePoller.js';
+import { queueDepth } from '../local/pipeline/startLocalPipeline.js';
 import { type LocalAwsProcess, startLocalAwsProcess } from './startLocalAwsProcess.js';
 import { benchAwsClients, benchWorkerDeps, type WorkerAwsClients } from './workerDeps.js';
 
@@ -154,7 +155,11 @@ export async function startBenchPipeline(options: BenchPipelineOptions): Promise
       async waitUntilSettled(timeoutMs) {
         const deadlineMs = Date.now() + timeoutMs;
         for (;;) {
-          if ((await queueDepth(aws)) === 0 && poller.stats().invocationsInFlight === 0) return true;
+          if (
+            (await queueDepth(aws.clients.sqs, aws.queueUrl)) === 0 &&
+            poller.stats().invocationsInFlight === 0
+          )
+            return true;
           if (Date.now() >= deadlineMs) return false;
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
@@ -201,23 +206,5 @@ function countCommands(clients: WorkerAwsClients, count: (command: string) => vo
       return next(args);
     },
     options,
-  );
-}
-
-async function queueDepth(aws: LocalAwsProcess): Promise<number> {
-  const { Attributes = {} } = await aws.clients.sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: aws.queueUrl,
-      AttributeNames: [
-        'ApproximateNumberOfMessages',
-        'ApproximateNumberOfMessagesNotVisible',
-        'ApproximateNumberOfMessagesDelayed',
-      ],
-    }),
-  );
-  return (
-    Number(Attributes.ApproximateNumberOfMessages ?? 0) +
-    Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0) +
-    Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0)
   );
 }

@@ -1,5 +1,5 @@
 import { type AttributeValue, paginateScan } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { loadConfig } from '../../functions/kycert-worker/config.js';
 import { createWorkerDeps } from '../../functions/kycert-worker/createWorkerDeps.js';
@@ -187,8 +187,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       },
       async snapshot() {
         const [main, dlq] = await Promise.all([
-          queueDepth(aws, aws.queueUrl),
-          queueDepth(aws, aws.deadLetterQueueUrl),
+          queueDepth(aws.clients.sqs, aws.queueUrl),
+          queueDepth(aws.clients.sqs, aws.deadLetterQueueUrl),
         ]);
         return {
           enqueued,
@@ -223,8 +223,9 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
   }
 }
 
-async function queueDepth(aws: LocalAws, queueUrl: string): Promise<number> {
-  const { Attributes = {} } = await aws.clients.sqs.send(
+/** Messages on a queue, visible, in flight or delayed: zero means every message there is done with. */
+export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes = {} } = await sqs.send(
     new GetQueueAttributesCommand({
       QueueUrl: queueUrl,
       AttributeNames: [
