@@ -243,6 +243,7 @@ export class KycertQueueMonitoring extends Construct {
           MetricName.deadLettered,
           MetricName.duplicateDeliveries,
           MetricName.authenticationFailures,
+          MetricName.fencedWrites,
           MetricName.unexpectedErrors,
         ].map((name) => workerMetric(name, Stats.SUM, { label: name })),
         ...wide,

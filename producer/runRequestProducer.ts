@@ -1,4 +1,5 @@
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { redactDocuments } from '../functions/kycert-worker/brazilianDocument.js';
 import {
   parseRunRequestMessage,
   type RunRequestMessage,
@@ -28,26 +29,51 @@ export type BatchResult =
   | ({ ok: true; index: number } & SentRunRequest)
   | { ok: false; index: number; reason: string; detail: string; idempotencyKey?: string };
 
-/** Validates a message and returns the exact body to send, with `schema_version: 1`. */
-export function buildRunRequestMessage(message: RunRequestMessage): { body: string; idempotencyKey: string } {
+/**
+ * Where the helper says that a message is valid but unwise. @default `process.emitWarning` (printed once per
+ * text by Node, and visible to `process.on('warning')`).
+ */
+export type WarningSink = (warning: string) => void;
+const emitWarning: WarningSink = (warning) => process.emitWarning(warning, { code: 'KYCERT_QUEUE_PII' });
+
+/**
+ * Validates a message and returns the exact body to send, with `schema_version: 1`. A key or an external id
+ * that looks like a CPF/CNPJ is sent all the same, with a warning: the worker masks it in its logs and DLQ
+ * attributes, but the key is the outcome table's partition key and travels to kycert as a header.
+ */
+export function buildRunRequestMessage(
+  message: RunRequestMessage,
+  onWarning: WarningSink = emitWarning,
+): { body: string; idempotencyKey: string } {
   const body = JSON.stringify({ schema_version: 1, ...message });
   const parsed = parseRunRequestMessage(body);
   if (!parsed.ok) throw new InvalidRunRequestError(parsed.reason, parsed.detail);
+  for (const field of ['idempotency_key', 'external_id'] as const) {
+    const value = message[field];
+    if (typeof value === 'string' && redactDocuments(value) !== value) {
+      onWarning(
+        `kycert-queue: ${field} looks like it holds a CPF/CNPJ; use an id of your own (a UUID, an order number) instead`,
+      );
+    }
+  }
   return { body, idempotencyKey: parsed.request.idempotencyKey };
 }
 
 export class RunRequestProducer {
   readonly #sqs: SQSClient;
   readonly #queueUrl: string;
+  readonly #onWarning: WarningSink;
 
-  constructor(options: { sqs: SQSClient; queueUrl: string }) {
+  /** @param options.onWarning where warnings go. @default process.emitWarning */
+  constructor(options: { sqs: SQSClient; queueUrl: string; onWarning?: WarningSink }) {
     this.#sqs = options.sqs;
     this.#queueUrl = options.queueUrl;
+    this.#onWarning = options.onWarning ?? emitWarning;
   }
 
   /** @throws InvalidRunRequestError when the message is invalid (nothing is sent). */
   async send(message: RunRequestMessage): Promise<SentRunRequest> {
-    const { body, idempotencyKey } = buildRunRequestMessage(message);
+    const { body, idempotencyKey } = buildRunRequestMessage(message, this.#onWarning);
     const { MessageId } = await this.#sqs.send(
       new SendMessageCommand({ QueueUrl: this.#queueUrl, MessageBody: body }),
     );
@@ -63,7 +89,7 @@ export class RunRequestProducer {
     const valid: { index: number; body: string; idempotencyKey: string }[] = [];
     messages.forEach((message, index) => {
       try {
-        valid.push({ index, ...buildRunRequestMessage(message) });
+        valid.push({ index, ...buildRunRequestMessage(message, this.#onWarning) });
       } catch (error) {
         if (!(error instanceof InvalidRunRequestError)) throw error;
         results.push({ ok: false, index, reason: error.reason, detail: error.detail });

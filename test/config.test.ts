@@ -35,6 +35,8 @@ describe('loadConfig', () => {
       httpTimeoutMs: 10_000,
       outcomeTtlSeconds: 30 * 86_400,
       throttleThreshold: 0.15,
+      maxRateLimitResetSeconds: 3600,
+      queueVisibilityTimeoutSeconds: 5400,
     });
   });
 
@@ -54,6 +56,8 @@ describe('loadConfig', () => {
       HTTP_TIMEOUT_MS: '8000',
       OUTCOME_TTL_DAYS: '7',
       KYCERT_THROTTLE_THRESHOLD: '0.25',
+      KYCERT_MAX_RATE_LIMIT_RESET_SECONDS: '120',
+      QUEUE_VISIBILITY_TIMEOUT_SECONDS: '360',
     };
 
     // Act
@@ -77,6 +81,8 @@ describe('loadConfig', () => {
       httpTimeoutMs: 8000,
       outcomeTtlSeconds: 7 * 86_400,
       throttleThreshold: 0.25,
+      maxRateLimitResetSeconds: 120,
+      queueVisibilityTimeoutSeconds: 360,
     });
   });
 

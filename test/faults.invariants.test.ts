@@ -45,7 +45,7 @@ const outcome = (key: string, fields: Partial<OutcomeReport>): OutcomeReport => 
 const dlq = (body: string, reason: string, key: string | null): DeadLetterReport => ({
   body,
   reason,
-  detail: null,
+  detail: 'what the worker said of it',
   idempotency_key: key,
   source_message_id: 'm',
 });
@@ -144,6 +144,16 @@ describe('checkInvariants', () => {
       'a message moved by the redrive policy',
       (r) => r.report.dlq.push(dlq(OK, 'max_receive_count_exceeded', null)),
       [Invariant.dlqWithoutReason],
+    ],
+    [
+      'a DLQ reason the worker never gives (a producer’s field name in it)',
+      (r) => r.report.dlq.push(dlq(OK, 'invalid_message:note\u0001:unknown_field', null)),
+      [Invariant.dlqReasonMalformed],
+    ],
+    [
+      'a DLQ message with a reason but no detail',
+      (r) => Object.assign(r.report.dlq[1] ?? {}, { detail: null }),
+      [Invariant.dlqReasonMalformed],
     ],
     [
       'a DLQ body nobody sent',

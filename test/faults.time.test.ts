@@ -23,6 +23,10 @@ import { decodeUpdate } from './support/updateItemInput.js';
 
 const T0_MS = Date.parse('2026-11-23T12:00:00.000Z');
 const HOUR_MS = 3_600_000;
+/** As deployed: 6 × the 60 s function timeout. */
+const QUEUE_VISIBILITY_TIMEOUT_SECONDS = 360;
+/** A second under SQS's bound, for the ChangeMessageVisibility call's own travel. */
+const CEILING_SECONDS = SQS_MAX_VISIBILITY_SECONDS - 1;
 
 let nowMs: number;
 let elapsedDuringPostMs: number;
@@ -49,6 +53,7 @@ async function start(retryAfterSeconds: number, retryAfterFormat: RetryAfterForm
       QUEUE_URL: 'https://sqs.sa-east-1.amazonaws.com/123456789012/kycert-requests',
       DEAD_LETTER_QUEUE_URL: 'https://sqs.sa-east-1.amazonaws.com/123456789012/kycert-requests-dlq',
       KYCERT_THROTTLE_THRESHOLD: '0',
+      QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(QUEUE_VISIBILITY_TIMEOUT_SECONDS),
     }),
     {
       logger: new Logger({ serviceName: 'test', logLevel: 'SILENT' }),
@@ -77,12 +82,22 @@ afterEach(async () => {
   await sandbox.close();
 });
 
-async function deliverOnce(): Promise<{ visibilitySeconds: number | undefined; nextAttemptAt: unknown }> {
-  const receivedAtMs = nowMs;
-  await createHandler(() => deps)(
-    sqsEventFactory(sqsRecordFactory({ body: requestBody(1, { prefix: 'ceiling' }), messageId: 'm1' })),
-    lambdaContextFactory(),
-  );
+async function deliverOnce(
+  receive: { receiveCount: number; firstReceivedAtMs: number } = {
+    receiveCount: 1,
+    firstReceivedAtMs: nowMs,
+  },
+): Promise<{ visibilitySeconds: number | undefined; nextAttemptAt: unknown }> {
+  // The earliest this receive can have been, as the worker reckons it (deliveryVisibility.ts).
+  const receivedAtMs =
+    receive.receiveCount === 1 ? receive.firstReceivedAtMs : nowMs - QUEUE_VISIBILITY_TIMEOUT_SECONDS * 1000;
+  const record = sqsRecordFactory({
+    body: requestBody(1, { prefix: 'ceiling' }),
+    messageId: 'm1',
+    receiveCount: receive.receiveCount,
+  });
+  record.attributes.ApproximateFirstReceiveTimestamp = String(receive.firstReceivedAtMs);
+  await createHandler(() => deps)(sqsEventFactory(record), lambdaContextFactory());
   const [visibility] = sqs.commandCalls(ChangeMessageVisibilityCommand);
   const retryWrite = dynamodb
     .commandCalls(UpdateItemCommand)
@@ -99,11 +114,11 @@ async function deliverOnce(): Promise<{ visibilitySeconds: number | undefined; n
 describe('the 12 h visibility ceiling', () => {
   it.each([
     // Retry-After, its form, time spent before the decision → the visibility timeout asked of SQS
-    [50_000, 'seconds', 0, SQS_MAX_VISIBILITY_SECONDS],
-    [50_000, 'http-date', 0, SQS_MAX_VISIBILITY_SECONDS],
-    [50_000, 'seconds', 14 * 60_000, SQS_MAX_VISIBILITY_SECONDS - 14 * 60],
-    [50_000, 'http-date', 3 * HOUR_MS, SQS_MAX_VISIBILITY_SECONDS - 3 * 3600],
-    [43_200, 'seconds', 1_000, SQS_MAX_VISIBILITY_SECONDS - 1],
+    [50_000, 'seconds', 0, CEILING_SECONDS],
+    [50_000, 'http-date', 0, CEILING_SECONDS],
+    [50_000, 'seconds', 14 * 60_000, CEILING_SECONDS - 14 * 60],
+    [50_000, 'http-date', 3 * HOUR_MS, CEILING_SECONDS - 3 * 3600],
+    [43_200, 'seconds', 1_000, CEILING_SECONDS - 1],
     [600, 'seconds', 3 * HOUR_MS, 660], // far from the ceiling: Retry-After plus its 10 % jitter
   ] as const)(
     'Retry-After %i s (%s), %i ms spent before deciding → visibility %i s',
@@ -123,23 +138,27 @@ describe('the 12 h visibility ceiling', () => {
   );
 
   it('the receive is the reference, not the first attempt: a later receive gets a fresh 12 h', async () => {
-    // Prepare: the key's first attempt was 5 h ago; this delivery was received just now.
+    // Prepare: the key's first attempt and first receive were 5 h ago; this is the message's second receive,
+    // which the event source handed over within the queue's visibility timeout of receiving it.
     elapsedDuringPostMs = 0;
     nowMs = T0_MS + 5 * HOUR_MS;
     await start(50_000, 'seconds');
 
     // Act
-    const { visibilitySeconds } = await deliverOnce();
+    const { visibilitySeconds } = await deliverOnce({ receiveCount: 2, firstReceivedAtMs: T0_MS });
 
     // Assess
-    expect(visibilitySeconds).toBe(SQS_MAX_VISIBILITY_SECONDS);
+    expect(visibilitySeconds).toBe(CEILING_SECONDS - QUEUE_VISIBILITY_TIMEOUT_SECONDS);
   });
 
   it('a wait that would end past the 22 h key window is not capped to 12 h and scheduled: it is dead-lettered', async () => {
-    // Prepare: the first attempt was 10 h ago; 10 h + 50 000 s (13.9 h) passes 22 h.
+    // Prepare: the first attempt was 10 h ago, and this is the second; 10 h + 50 000 s (13.9 h) passes 22 h.
     elapsedDuringPostMs = 0;
     nowMs = T0_MS + 10 * HOUR_MS;
     await start(50_000, 'seconds');
+    dynamodb.on(UpdateItemCommand, { ReturnValues: 'ALL_NEW' }).resolves({
+      Attributes: { attempts: { N: '2' }, first_attempt_at: { S: new Date(T0_MS).toISOString() } },
+    });
 
     // Act
     const { visibilitySeconds } = await deliverOnce();

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
   ConditionalCheckFailedException,
   DynamoDBClient,
+  GetItemCommand,
   ProvisionedThroughputExceededException,
   UpdateItemCommand,
   type UpdateItemCommandOutput,
@@ -122,15 +124,26 @@ const writes = (key?: string) =>
     .map((call) => decodeUpdate(call.args[0].input))
     .filter((write) => key === undefined || write.key === key);
 
-const NOT_SUCCEEDED = "attribute_exists(idempotency_key) AND status <> 'succeeded'";
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const KYCERT_BODY_SHA256 = sha256(KYCERT_BODY);
+/** Every claim takes a fresh token (a UUID); every later write of that claim is conditioned on it. */
+const LEASE_TOKEN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const FENCE = "lease_token = '[0-9a-f-]{36}'";
+const fenced = (pattern: string) => expect.stringMatching(new RegExp(`^${pattern}$`));
+const NOT_SUCCEEDED = fenced(`attribute_exists\\(idempotency_key\\) AND status <> 'succeeded' AND ${FENCE}`);
 
-function beginWrite(key = KEY, externalId = 'customer-0001') {
+function beginWrite(
+  key = KEY,
+  externalId = 'customer-0001',
+  { messageId = 'msg-00000001', bodySha256 = KYCERT_BODY_SHA256 } = {},
+) {
   return {
     table: TABLE,
     key,
     set: {
       status: 'in_progress',
       lease_until_ms: LEASE_UNTIL_MS,
+      lease_token: expect.stringMatching(LEASE_TOKEN),
       last_attempt_at: NOW_ISO,
       updated_at: NOW_ISO,
       first_attempt_at: `if_not_exists(first_attempt_at, '${NOW_ISO}')`,
@@ -139,12 +152,15 @@ function beginWrite(key = KEY, externalId = 'customer-0001') {
       key_source: 'message',
       expires_at: EXPIRES_AT,
       external_id: externalId,
+      lease_message_id: messageId,
+      body_sha256: bodySha256,
     },
     remove: ['next_attempt_at', 'dead_letter_reason'],
     add: { attempts: 1 },
     condition:
-      "attribute_not_exists(idempotency_key) OR (status = 'failed' AND begins_with(dead_letter_reason, 'invalid_message')) OR " +
-      `((status = 'in_progress' OR status = 'retry_scheduled') AND (attribute_not_exists(lease_until_ms) OR lease_until_ms < ${NOW_MS}))`,
+      "(attribute_not_exists(idempotency_key) OR (status = 'failed' AND begins_with(dead_letter_reason, 'invalid_message')) OR " +
+      `((status = 'in_progress' OR status = 'retry_scheduled') AND (attribute_not_exists(lease_until_ms) OR lease_until_ms < ${NOW_MS}))) ` +
+      `AND (attribute_not_exists(body_sha256) OR body_sha256 = '${bodySha256}')`,
   };
 }
 
@@ -160,9 +176,16 @@ function successWrite(runId: string, httpStatus: number, replayedRun: boolean, k
       updated_at: NOW_ISO,
       expires_at: EXPIRES_AT,
     },
-    remove: ['lease_until_ms', 'next_attempt_at', 'last_error_code', 'last_error_message', 'retry_cause'],
+    remove: [
+      'lease_until_ms',
+      'lease_token',
+      'next_attempt_at',
+      'last_error_code',
+      'last_error_message',
+      'retry_cause',
+    ],
     add: {},
-    condition: undefined,
+    condition: fenced(`attribute_exists\\(idempotency_key\\) AND ${FENCE}`),
   };
 }
 
@@ -189,9 +212,9 @@ function retryWrite(
       updated_at: NOW_ISO,
       expires_at: EXPIRES_AT,
     },
-    remove: ['lease_until_ms'],
+    remove: ['lease_until_ms', 'lease_token'],
     add: {},
-    condition: NOT_SUCCEEDED,
+    condition: fenced(`attribute_exists\\(idempotency_key\\) AND ${FENCE} AND status <> 'succeeded'`),
   };
 }
 
@@ -211,7 +234,7 @@ function failureWrite(
       updated_at: NOW_ISO,
       expires_at: EXPIRES_AT,
     },
-    remove: ['lease_until_ms', 'next_attempt_at', 'retry_cause'],
+    remove: ['lease_until_ms', 'lease_token', 'next_attempt_at', 'retry_cause'],
     add: {},
     condition: NOT_SUCCEEDED,
   };
@@ -302,7 +325,10 @@ describe('a run created', () => {
       ReturnValues: 'ALL_NEW',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
-    expect(writes()).toEqual([beginWrite(), successWrite('run_0001', 202, false)]);
+    expect(writes()).toEqual([
+      beginWrite(KEY, 'customer-0001', { messageId: 'msg-0001' }),
+      successWrite('run_0001', 202, false),
+    ]);
     expect(sqs).not.toReceiveAnyCommand();
     expect(kycert.requests).toHaveLength(1);
     expect(kycert.requests[0]?.headers['idempotency-key']).toBe(KEY);
@@ -639,7 +665,7 @@ describe('invalid messages', () => {
       deadLetterMessage(
         record,
         'invalid_message:subject.doc:invalid_check_digits',
-        'CPF: invalid check digits',
+        'subject.doc: the check digits are wrong (a mistyped number?)',
         derivedKey,
       ),
     );
@@ -650,13 +676,13 @@ describe('invalid messages', () => {
         set: {
           status: 'failed',
           dead_letter_reason: 'invalid_message:subject.doc:invalid_check_digits',
-          last_error_message: 'CPF: invalid check digits',
+          last_error_message: 'subject.doc: the check digits are wrong (a mistyped number?)',
           external_id: 'customer-0001',
           template_id: 'tpl_onboarding_pf',
           updated_at: NOW_ISO,
           expires_at: EXPIRES_AT,
         },
-        remove: ['lease_until_ms', 'next_attempt_at', 'retry_cause'],
+        remove: ['lease_until_ms', 'lease_token', 'next_attempt_at', 'retry_cause'],
         add: {},
         condition:
           "attribute_not_exists(idempotency_key) OR (status = 'failed' AND begins_with(dead_letter_reason, 'invalid_message'))",
@@ -875,7 +901,8 @@ describe('duplicates', () => {
     kycert.reply(kycertError(503, 'unavailable', 'Service unavailable'));
     dynamodb
       .on(UpdateItemCommand, {
-        ConditionExpression: 'attribute_exists(idempotency_key) AND #status <> :succeeded',
+        ConditionExpression:
+          'attribute_exists(idempotency_key) AND lease_token = :lease_token AND #status <> :succeeded',
       })
       .rejects(conditionFailed({ idempotency_key: { S: KEY }, status: { S: 'succeeded' } }));
     const record = sqsRecordFactory({ body: runRequestBody() });
@@ -899,6 +926,278 @@ describe('duplicates', () => {
   });
 });
 
+describe('copies that must not be acknowledged (the correctness review)', () => {
+  it.each([
+    ['kycert_rejected:template_not_found', 'key_already_failed:kycert_rejected:template_not_found'],
+    [undefined, 'key_already_failed'],
+  ])(
+    'a copy of a key that failed as %s goes back to the DLQ as %s, never acknowledged as a duplicate',
+    async (originalReason, reason) => {
+      // Prepare: an operator moved the DLQ message back with SQS's own redrive, which does not reopen the key
+      dynamodb.on(UpdateItemCommand, { ReturnValues: 'ALL_NEW' }).rejects(
+        conditionFailed({
+          idempotency_key: { S: KEY },
+          status: { S: 'failed' },
+          body_sha256: { S: KYCERT_BODY_SHA256 },
+          ...(originalReason === undefined ? {} : { dead_letter_reason: { S: originalReason } }),
+        }),
+      );
+      const record = sqsRecordFactory({ body: runRequestBody(), receiveCount: 1 });
+
+      // Act
+      const response = await handle(record);
+
+      // Assess
+      expect(response).toEqual(failures());
+      expect(sqs).toReceiveCommandExactlyOnceWith(SendMessageCommand, {
+        QueueUrl: DLQ_URL,
+        MessageBody: record.body,
+        MessageAttributes: expect.objectContaining({ reason: { DataType: 'String', StringValue: reason } }),
+      });
+      expect(sentDeadLetters()[0]?.MessageAttributes?.detail?.StringValue).toContain(
+        'kycert-queue dlq redrive',
+      );
+      expect(writes()).toEqual([beginWrite()]); // the key's outcome is left as it is
+      expect(kycert.requests).toHaveLength(0);
+      expect(publishedMetricNames()).toContain('DeadLettered');
+    },
+  );
+
+  it('a different body under a key already used (a corrected re-send under the same derived key) is refused to the DLQ', async () => {
+    // Prepare: the key succeeded with another body
+    dynamodb.on(UpdateItemCommand, { ReturnValues: 'ALL_NEW' }).rejects(
+      conditionFailed({
+        idempotency_key: { S: KEY },
+        status: { S: 'succeeded' },
+        run_id: { S: 'run_0001' },
+        body_sha256: { S: 'f'.repeat(64) },
+      }),
+    );
+    const record = sqsRecordFactory({ body: runRequestBody() });
+
+    // Act
+    const response = await handle(record);
+
+    // Assess
+    expect(response).toEqual(failures());
+    expect(sqs).toReceiveCommandExactlyOnceWith(
+      SendMessageCommand,
+      deadLetterMessage(
+        record,
+        'invalid_message:idempotency_key:reused_with_different_body',
+        'this idempotency_key was first used with another request body; a changed request needs a fresh key',
+        KEY,
+      ),
+    );
+    expect(writes()).toEqual([beginWrite()]);
+    expect(kycert.requests).toHaveLength(0);
+  });
+
+  it.each([
+    [
+      'another message holds the lease: that one carries the request on, this copy is acknowledged',
+      'msg-holder',
+      [],
+    ],
+    [
+      'this very message holds it (delivered twice): deleting it would delete the holder',
+      'msg-00000001',
+      ['lease_held_on_last_receive'],
+    ],
+  ])(
+    'on its last receive, a leased copy is settled, never left to the redrive policy: %s',
+    async (_, holder, dlqReasons) => {
+      // Prepare: maxReceiveCount is MAX_ATTEMPTS + 3 = 8; receive 7 is the last one with a margin of one
+      dynamodb.on(UpdateItemCommand, { ReturnValues: 'ALL_NEW' }).rejects(
+        conditionFailed({
+          idempotency_key: { S: KEY },
+          status: { S: 'in_progress' },
+          lease_until_ms: { N: String(NOW_MS + 20_000) },
+          lease_message_id: { S: holder },
+        }),
+      );
+      const record = sqsRecordFactory({ body: runRequestBody(), receiveCount: 7 });
+
+      // Act
+      const response = await handle(record);
+
+      // Assess
+      expect(response).toEqual(failures());
+      expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
+      expect(sentDeadLetters().map((m) => m.MessageAttributes?.reason?.StringValue)).toEqual(dlqReasons);
+      expect(kycert.requests).toHaveLength(0);
+    },
+  );
+
+  it('a leased copy before its last receive still waits for the lease', async () => {
+    // Prepare
+    dynamodb.on(UpdateItemCommand, { ReturnValues: 'ALL_NEW' }).rejects(
+      conditionFailed({
+        idempotency_key: { S: KEY },
+        status: { S: 'in_progress' },
+        lease_until_ms: { N: String(NOW_MS + 20_000) },
+        lease_message_id: { S: 'msg-holder' },
+      }),
+    );
+    const record = sqsRecordFactory({ body: runRequestBody(), receiveCount: 6 });
+
+    // Act
+    const response = await handle(record);
+
+    // Assess: receive 6, random 0.5: backoff ceil(32 × 0.75) = 24 s, capped by the lease's 20 s
+    expect(response).toEqual(failures(record));
+    expect(sqs).toReceiveCommandExactlyOnceWith(ChangeMessageVisibilityCommand, visibilityChange(record, 20));
+  });
+});
+
+describe('fencing: a write after another delivery claimed the key', () => {
+  const fencedOut = () =>
+    conditionFailed({
+      idempotency_key: { S: KEY },
+      status: { S: 'in_progress' },
+      lease_token: { S: 'other' },
+    });
+
+  it('a success write refused by the fence is logged and counted, and the record acknowledged: the run exists', async () => {
+    // Prepare
+    kycert.reply(accepted('run_0001'));
+    dynamodb
+      .on(UpdateItemCommand, {
+        ConditionExpression: 'attribute_exists(idempotency_key) AND lease_token = :lease_token',
+      })
+      .rejects(fencedOut());
+    const record = sqsRecordFactory({ body: runRequestBody() });
+
+    // Act
+    const response = await handle(record);
+
+    // Assess
+    expect(response).toEqual(failures());
+    expect(output.logs()).toContainEqual(
+      expect.objectContaining({
+        message: 'result write refused: another delivery holds the key',
+        write: 'recordSuccess',
+      }),
+    );
+    expect(publishedMetricNames()).toContain('FencedWrites');
+  });
+
+  it('a retry whose item is gone is deferred, not acknowledged as if another copy had succeeded', async () => {
+    // Prepare
+    kycert.reply(kycertError(503, 'unavailable', 'Service unavailable'));
+    dynamodb
+      .on(UpdateItemCommand, {
+        ConditionExpression:
+          'attribute_exists(idempotency_key) AND lease_token = :lease_token AND #status <> :succeeded',
+      })
+      .rejects(conditionFailed(undefined));
+    dynamodb.on(GetItemCommand).resolves({});
+    const record = sqsRecordFactory({ body: runRequestBody() });
+
+    // Act
+    const response = await handle(record);
+
+    // Assess
+    expect(response).toEqual(failures(record));
+    expect(sqs).toReceiveCommandExactlyOnceWith(ChangeMessageVisibilityCommand, visibilityChange(record, 1));
+  });
+
+  it('every result write of a claim carries the token that claim took', async () => {
+    // Prepare
+    kycert.reply(accepted('run_0001'));
+    const record = sqsRecordFactory({ body: runRequestBody() });
+
+    // Act
+    await handle(record);
+
+    // Assess
+    const [claim, success] = writes();
+    expect(success?.condition).toBe(
+      `attribute_exists(idempotency_key) AND lease_token = '${claim?.set.lease_token}'`,
+    );
+  });
+});
+
+describe('an outage before the claim spends no attempt', () => {
+  it('a Secrets Manager failure fails the record before the key is claimed: no attempt counted, no POST', async () => {
+    // Prepare
+    const apiKey: ApiKeySource = {
+      get: async () => {
+        throw new Error('Secrets Manager: service unavailable');
+      },
+      refresh: async () => 'never',
+    };
+    deps = workerDeps({ apiKey });
+    const record = sqsRecordFactory({ body: runRequestBody() });
+
+    // Act
+    const response = await handle(record);
+
+    // Assess
+    expect(response).toEqual(failures(record));
+    expect(dynamodb).not.toReceiveAnyCommand();
+    expect(kycert.requests).toHaveLength(0);
+  });
+});
+
+describe('personal data in keys', () => {
+  it('an idempotency key built from a CPF is masked in every log line and in the DLQ attribute', async () => {
+    // Prepare
+    const key = `cpf-${VALID_CPF_FORMATTED}`;
+    kycert.reply(kycertError(404, 'template_not_found', 'No such template'));
+    const record = sqsRecordFactory({ body: runRequestBody({ idempotency_key: key }) });
+
+    // Act
+    await handle(record);
+
+    // Assess
+    expect(containsDocument(output.text(), VALID_CPF)).toBe(false);
+    expect(output.logs()).toContainEqual(expect.objectContaining({ idempotency_key: 'cpf-[document]' }));
+    expect(sentDeadLetters()[0]?.MessageAttributes?.idempotency_key).toEqual({
+      DataType: 'String',
+      StringValue: 'cpf-[document]',
+    });
+  });
+
+  it('a derived key (a SHA-256) is logged whole, so that it can be searched for', async () => {
+    // Prepare
+    kycert.reply(accepted('run_0001'));
+    const record = sqsRecordFactory({ body: runRequestBody({ idempotency_key: undefined }) });
+
+    // Act
+    await handle(record);
+
+    // Assess
+    expect(output.logs()).toContainEqual(
+      expect.objectContaining({
+        idempotency_key: deriveIdempotencyKey('tpl_onboarding_pf', 'customer-0001'),
+      }),
+    );
+  });
+});
+
+describe('a 429 whose headers are partly unusable', () => {
+  it('an unreadable Retry-After waits kycert’s 60 s and is logged, not silently replaced', async () => {
+    // Prepare
+    kycert.reply(kycertError(429, 'rate_limited', 'Too many requests', { 'retry-after': 'soon' }));
+    const record = sqsRecordFactory({ body: runRequestBody() });
+
+    // Act
+    const response = await handle(record);
+
+    // Assess: 60 s + floor(0.5 × 7) of jitter
+    expect(response).toEqual(failures(record));
+    expect(sqs).toReceiveCommandExactlyOnceWith(ChangeMessageVisibilityCommand, visibilityChange(record, 63));
+    expect(output.logs()).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        message: 'kycert answer partly unusable',
+        note: `unreadable Retry-After "soon"; kycert's default 60 s applied`,
+      }),
+    );
+  });
+});
+
 describe('one record never fails the batch', () => {
   const recordFor = (n: number) =>
     sqsRecordFactory({
@@ -906,6 +1205,7 @@ describe('one record never fails the batch', () => {
       body: runRequestBody({ idempotency_key: `idem-000${n}-keykeykey`, external_id: `customer-000${n}` }),
     });
   const keyOf = (n: number) => `idem-000${n}-keykeykey`;
+  const kycertBodyOf = (n: number) => KYCERT_BODY.replace('customer-0001', `customer-000${n}`);
 
   it("a DynamoDB error on one record's key fails that record only", async () => {
     // Prepare
@@ -924,11 +1224,16 @@ describe('one record never fails the batch', () => {
     expect(response).toEqual(failures(records[1]));
     for (const n of [1, 3]) {
       expect(writes(keyOf(n))).toEqual([
-        beginWrite(keyOf(n), `customer-000${n}`),
+        beginWrite(keyOf(n), `customer-000${n}`, {
+          messageId: `msg-000${n}`,
+          bodySha256: sha256(kycertBodyOf(n)),
+        }),
         successWrite(`run_for_${keyOf(n)}`, 202, false, keyOf(n)),
       ]);
     }
-    expect(writes(keyOf(2))).toEqual([beginWrite(keyOf(2), 'customer-0002')]);
+    expect(writes(keyOf(2))).toEqual([
+      beginWrite(keyOf(2), 'customer-0002', { messageId: 'msg-0002', bodySha256: sha256(kycertBodyOf(2)) }),
+    ]);
     expect(kycert.requests.map((request) => request.headers['idempotency-key']).sort()).toEqual([
       keyOf(1),
       keyOf(3),

@@ -1,4 +1,5 @@
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   DynamoDBClient,
   GetItemCommand,
@@ -29,11 +30,15 @@ const sentUpdates = (): UpdateItemCommandInput[] =>
   dynamodb.commandCalls(UpdateItemCommand).map((call) => call.args[0].input);
 
 const BEGIN_CONDITION =
-  'attribute_not_exists(idempotency_key) OR ' +
+  '(attribute_not_exists(idempotency_key) OR ' +
   '(#status = :failed AND begins_with(dead_letter_reason, :invalid_message)) OR ' +
   '((#status = :in_progress OR #status = :retry_scheduled) AND ' +
-  '(attribute_not_exists(lease_until_ms) OR lease_until_ms < :now_ms))';
+  '(attribute_not_exists(lease_until_ms) OR lease_until_ms < :now_ms)))';
+const BODY_CONDITION = ' AND (attribute_not_exists(body_sha256) OR body_sha256 = :body_sha256)';
 const NOT_SUCCEEDED = 'attribute_exists(idempotency_key) AND #status <> :succeeded';
+const TOKEN = '8d3b2c1a-0000-4000-8000-000000000001';
+const BODY_SHA256 = 'a'.repeat(64);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 beforeEach(() => {
   dynamodb.reset();
@@ -51,20 +56,29 @@ describe('beginAttempt', () => {
     const begun = await store().beginAttempt(runRequestFactory(), {
       nowMs: NOW_MS,
       leaseUntilMs: LEASE_UNTIL_MS,
+      messageId: 'msg-0001',
+      bodySha256: BODY_SHA256,
     });
 
     // Assess
-    expect(begun).toEqual({ kind: 'started', attempt: 1, firstAttemptAtMs: NOW_MS });
+    expect(begun).toEqual({
+      kind: 'started',
+      attempt: 1,
+      firstAttemptAtMs: NOW_MS,
+      leaseToken: expect.stringMatching(UUID),
+    });
     expect(dynamodb).toReceiveCommandTimes(UpdateItemCommand, 1);
     expect(dynamodb).toReceiveCommandWith(UpdateItemCommand, {
       TableName: TABLE,
       Key: { idempotency_key: { S: KEY } },
       UpdateExpression:
-        'SET #status = :in_progress, lease_until_ms = :lease, last_attempt_at = :now, updated_at = :now, ' +
+        'SET #status = :in_progress, lease_until_ms = :lease, lease_token = :lease_token, ' +
+        'last_attempt_at = :now, updated_at = :now, ' +
         'first_attempt_at = if_not_exists(first_attempt_at, :now), template_id = :template, ' +
         'subject_type = :subject_type, key_source = :key_source, expires_at = :expires, ' +
-        'external_id = :external_id REMOVE next_attempt_at, dead_letter_reason ADD attempts :one',
-      ConditionExpression: BEGIN_CONDITION,
+        'external_id = :external_id, lease_message_id = :lease_message_id, body_sha256 = :body_sha256 ' +
+        'REMOVE next_attempt_at, dead_letter_reason ADD attempts :one',
+      ConditionExpression: BEGIN_CONDITION + BODY_CONDITION,
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: {
         ':in_progress': { S: 'in_progress' },
@@ -72,6 +86,7 @@ describe('beginAttempt', () => {
         ':failed': { S: 'failed' },
         ':invalid_message': { S: 'invalid_message' },
         ':lease': { N: String(LEASE_UNTIL_MS) },
+        ':lease_token': { S: (begun as { leaseToken: string }).leaseToken },
         ':now': { S: NOW_ISO },
         ':now_ms': { N: String(NOW_MS) },
         ':template': { S: 'tpl_onboarding_pf' },
@@ -80,9 +95,110 @@ describe('beginAttempt', () => {
         ':expires': { N: String(EXPIRES_AT) },
         ':one': { N: '1' },
         ':external_id': { S: 'customer-0001' },
+        ':lease_message_id': { S: 'msg-0001' },
+        ':body_sha256': { S: BODY_SHA256 },
       },
       ReturnValues: 'ALL_NEW',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+  });
+
+  it('takes a fresh lease token on every claim', async () => {
+    // Act
+    const tokens = await Promise.all(
+      [1, 2, 3].map(async () => {
+        const begun = await store().beginAttempt(runRequestFactory(), {
+          nowMs: NOW_MS,
+          leaseUntilMs: LEASE_UNTIL_MS,
+        });
+        return (begun as { leaseToken: string }).leaseToken;
+      }),
+    );
+
+    // Assess
+    expect(new Set(tokens).size).toBe(3);
+  });
+
+  it('stores an external id that looks like a document masked, as the logs show it', async () => {
+    // Act
+    await store().beginAttempt(runRequestFactory({ externalId: `cpf-${VALID_CPF}` }), {
+      nowMs: NOW_MS,
+      leaseUntilMs: LEASE_UNTIL_MS,
+    });
+
+    // Assess
+    expect(sentUpdates()[0]?.ExpressionAttributeValues?.[':external_id']).toEqual({ S: 'cpf-[document]' });
+  });
+
+  it.each([
+    [
+      'a different body hash: the key was first used with another body',
+      'b'.repeat(64),
+      'in_progress',
+      { kind: 'bodyMismatch' },
+    ],
+    [
+      'the same body hash on a finished key: a duplicate',
+      BODY_SHA256,
+      'succeeded',
+      { kind: 'finished', status: 'succeeded' },
+    ],
+  ])('maps a failed condition with %s', async (_, storedSha256, status, expected) => {
+    // Prepare
+    dynamodb.on(UpdateItemCommand).rejects(
+      conditionFailed({
+        idempotency_key: { S: KEY },
+        status: { S: status },
+        body_sha256: { S: storedSha256 },
+      }),
+    );
+
+    // Act
+    const begun = await store().beginAttempt(runRequestFactory(), {
+      nowMs: NOW_MS,
+      leaseUntilMs: LEASE_UNTIL_MS,
+      bodySha256: BODY_SHA256,
+    });
+
+    // Assess
+    expect(begun).toMatchObject(expected);
+  });
+
+  it('names the holder of a lease and the reason a finished key failed', async () => {
+    // Prepare
+    dynamodb
+      .on(UpdateItemCommand)
+      .rejectsOnce(
+        conditionFailed({
+          status: { S: 'in_progress' },
+          lease_until_ms: { N: String(NOW_MS + 5_000) },
+          lease_message_id: { S: 'msg-holder' },
+        }),
+      )
+      .rejectsOnce(
+        conditionFailed({
+          status: { S: 'failed' },
+          dead_letter_reason: { S: 'kycert_rejected:template_not_found' },
+        }),
+      );
+
+    // Act
+    const leased = await store().beginAttempt(runRequestFactory(), {
+      nowMs: NOW_MS,
+      leaseUntilMs: LEASE_UNTIL_MS,
+    });
+    const failed = await store().beginAttempt(runRequestFactory(), {
+      nowMs: NOW_MS,
+      leaseUntilMs: LEASE_UNTIL_MS,
+    });
+
+    // Assess
+    expect(leased).toEqual({ kind: 'leased', leaseUntilMs: NOW_MS + 5_000, holderMessageId: 'msg-holder' });
+    expect(failed).toEqual({
+      kind: 'finished',
+      status: 'failed',
+      runId: undefined,
+      deadLetterReason: 'kycert_rejected:template_not_found',
     });
   });
 
@@ -120,6 +236,7 @@ describe('beginAttempt', () => {
       kind: 'started',
       attempt: 4,
       firstAttemptAtMs: Date.parse('2026-11-23T09:30:00.000Z'),
+      leaseToken: expect.stringMatching(UUID),
     });
   });
 
@@ -221,17 +338,24 @@ describe('beginAttempt', () => {
 });
 
 describe('recordSuccess', () => {
-  it('writes the run id unconditionally and clears the lease and the last error', async () => {
+  it('writes the run id, fenced by the claim’s token, and clears the lease and the last error', async () => {
     // Act
-    await store().recordSuccess(KEY, { runId: 'run_0001', httpStatus: 202, replayed: false, nowMs: NOW_MS });
+    const written = await store().recordSuccess(KEY, {
+      runId: 'run_0001',
+      httpStatus: 202,
+      replayed: false,
+      nowMs: NOW_MS,
+      leaseToken: TOKEN,
+    });
 
     // Assess
+    expect(written).toBe('recorded');
     expect(dynamodb).toReceiveCommandExactlyOnceWith(UpdateItemCommand, {
       TableName: TABLE,
       Key: { idempotency_key: { S: KEY } },
       UpdateExpression:
-        'SET #a0 = :v0, #a1 = :v1, #a2 = :v2, #a3 = :v3, #a4 = :v4, #a5 = :v5 REMOVE #r0, #r1, #r2, #r3, #r4',
-      ConditionExpression: undefined,
+        'SET #a0 = :v0, #a1 = :v1, #a2 = :v2, #a3 = :v3, #a4 = :v4, #a5 = :v5 REMOVE #r0, #r1, #r2, #r3, #r4, #r5',
+      ConditionExpression: 'attribute_exists(idempotency_key) AND lease_token = :lease_token',
       ExpressionAttributeNames: {
         '#a0': 'status',
         '#a1': 'run_id',
@@ -240,12 +364,14 @@ describe('recordSuccess', () => {
         '#a4': 'updated_at',
         '#a5': 'expires_at',
         '#r0': 'lease_until_ms',
-        '#r1': 'next_attempt_at',
-        '#r2': 'last_error_code',
-        '#r3': 'last_error_message',
-        '#r4': 'retry_cause',
+        '#r1': 'lease_token',
+        '#r2': 'next_attempt_at',
+        '#r3': 'last_error_code',
+        '#r4': 'last_error_message',
+        '#r5': 'retry_cause',
       },
       ExpressionAttributeValues: {
+        ':lease_token': { S: TOKEN },
         ':v0': { S: 'succeeded' },
         ':v1': { S: 'run_0001' },
         ':v2': { BOOL: false },
@@ -253,30 +379,57 @@ describe('recordSuccess', () => {
         ':v4': { S: NOW_ISO },
         ':v5': { N: String(EXPIRES_AT) },
       },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
+  });
+
+  it.each([
+    [
+      'another delivery holds the key now',
+      { status: { S: 'in_progress' }, lease_token: { S: 'other' } },
+      'fenced',
+    ],
+    ['the key succeeded meanwhile', { status: { S: 'succeeded' } }, 'alreadySucceeded'],
+  ])('is refused when %s, and says so', async (_, item, expected) => {
+    // Prepare
+    dynamodb.on(UpdateItemCommand).rejects(conditionFailed({ idempotency_key: { S: KEY }, ...item }));
+
+    // Act
+    const written = await store().recordSuccess(KEY, {
+      runId: 'run_0001',
+      httpStatus: 202,
+      replayed: false,
+      nowMs: NOW_MS,
+      leaseToken: TOKEN,
+    });
+
+    // Assess
+    expect(written).toBe(expected);
   });
 });
 
 describe('recordRetry', () => {
-  it('schedules the retry on condition that the key exists and has not succeeded', async () => {
+  it('schedules the retry on condition that the key exists, holds this claim and has not succeeded', async () => {
     // Act
-    const stillPending = await store().recordRetry(KEY, {
+    const written = await store().recordRetry(KEY, {
       cause: 'rate_limited',
       nextAttemptAtMs: NOW_MS + 126_000,
       nowMs: NOW_MS,
       httpStatus: 429,
       errorCode: 'rate_limited',
       errorMessage: 'Too many requests',
+      leaseToken: TOKEN,
     });
 
     // Assess
-    expect(stillPending).toBe(true);
+    expect(written).toBe('recorded');
     expect(dynamodb).toReceiveCommandExactlyOnceWith(UpdateItemCommand, {
       TableName: TABLE,
       Key: { idempotency_key: { S: KEY } },
       UpdateExpression:
-        'SET #a0 = :v0, #a1 = :v1, #a2 = :v2, #a3 = :v3, #a4 = :v4, #a5 = :v5, #a6 = :v6, #a7 = :v7 REMOVE #r0',
-      ConditionExpression: NOT_SUCCEEDED,
+        'SET #a0 = :v0, #a1 = :v1, #a2 = :v2, #a3 = :v3, #a4 = :v4, #a5 = :v5, #a6 = :v6, #a7 = :v7 REMOVE #r0, #r1',
+      ConditionExpression:
+        'attribute_exists(idempotency_key) AND lease_token = :lease_token AND #status <> :succeeded',
       ExpressionAttributeNames: {
         '#a0': 'status',
         '#a1': 'retry_cause',
@@ -287,9 +440,11 @@ describe('recordRetry', () => {
         '#a6': 'updated_at',
         '#a7': 'expires_at',
         '#r0': 'lease_until_ms',
+        '#r1': 'lease_token',
         '#status': 'status',
       },
       ExpressionAttributeValues: {
+        ':lease_token': { S: TOKEN },
         ':v0': { S: 'retry_scheduled' },
         ':v1': { S: 'rate_limited' },
         ':v2': { S: '2026-11-23T12:02:06.000Z' },
@@ -300,6 +455,7 @@ describe('recordRetry', () => {
         ':v7': { N: String(EXPIRES_AT) },
         ':succeeded': { S: 'succeeded' },
       },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
   });
 
@@ -326,20 +482,45 @@ describe('recordRetry', () => {
     });
   });
 
-  it('returns false when the condition fails: a concurrent copy already succeeded', async () => {
+  it.each([
+    [
+      'the item DynamoDB returns has succeeded',
+      { Item: { status: { S: 'succeeded' } } },
+      undefined,
+      'alreadySucceeded',
+    ],
+    [
+      'the item DynamoDB returns holds another claim',
+      { Item: { status: { S: 'in_progress' } } },
+      undefined,
+      'fenced',
+    ],
+    // An emulator may return no item: the store reads it, and a key that is gone is not "another copy succeeded".
+    ['no item is returned, and none is there', {}, undefined, 'missing'],
+    [
+      'no item is returned, and the read shows a success',
+      {},
+      { status: { S: 'succeeded' } },
+      'alreadySucceeded',
+    ],
+  ])('a refusal where %s is %s', async (_, refusal, readBack, expected) => {
     // Prepare
-    dynamodb.on(UpdateItemCommand).rejects(conditionFailed());
+    dynamodb
+      .on(UpdateItemCommand)
+      .rejects(conditionFailed((refusal as { Item?: Record<string, AttributeValue> }).Item));
+    dynamodb.on(GetItemCommand).resolves(readBack === undefined ? {} : { Item: readBack });
 
     // Act
-    const stillPending = await store().recordRetry(KEY, {
+    const written = await store().recordRetry(KEY, {
       cause: 'server_error',
       nextAttemptAtMs: NOW_MS + 1_000,
       nowMs: NOW_MS,
       httpStatus: 503,
+      leaseToken: TOKEN,
     });
 
     // Assess
-    expect(stillPending).toBe(false);
+    expect(written).toBe(expected);
   });
 
   it('lets any other DynamoDB error through', async () => {
@@ -347,14 +528,14 @@ describe('recordRetry', () => {
     dynamodb.on(UpdateItemCommand).rejects(new Error('socket hang up'));
 
     // Act
-    const stillPending = store().recordRetry(KEY, {
+    const written = store().recordRetry(KEY, {
       cause: 'server_error',
       nextAttemptAtMs: NOW_MS + 1_000,
       nowMs: NOW_MS,
     });
 
     // Assess
-    await expect(stillPending).rejects.toThrow('socket hang up');
+    await expect(written).rejects.toThrow('socket hang up');
   });
 });
 
@@ -364,6 +545,7 @@ describe('recordFailure', () => {
     const written = await store().recordFailure(KEY, {
       reason: 'kycert_rejected:insufficient_credits',
       attempted: true,
+      leaseToken: TOKEN,
       httpStatus: 402,
       errorCode: 'insufficient_credits',
       errorMessage: 'Not enough credits',
@@ -373,7 +555,7 @@ describe('recordFailure', () => {
     // Assess
     expect(written).toBe(true);
     const [input] = sentUpdates();
-    expect(input?.ConditionExpression).toBe(NOT_SUCCEEDED);
+    expect(input?.ConditionExpression).toBe(`${NOT_SUCCEEDED} AND lease_token = :lease_token`);
     expect(decodeUpdate(input as UpdateItemCommandInput)).toEqual({
       table: TABLE,
       key: KEY,
@@ -386,9 +568,9 @@ describe('recordFailure', () => {
         updated_at: NOW_ISO,
         expires_at: EXPIRES_AT,
       },
-      remove: ['lease_until_ms', 'next_attempt_at', 'retry_cause'],
+      remove: ['lease_until_ms', 'lease_token', 'next_attempt_at', 'retry_cause'],
       add: {},
-      condition: "attribute_exists(idempotency_key) AND status <> 'succeeded'",
+      condition: `attribute_exists(idempotency_key) AND status <> 'succeeded' AND lease_token = '${TOKEN}'`,
     });
   });
 
@@ -422,7 +604,7 @@ describe('recordFailure', () => {
         updated_at: NOW_ISO,
         expires_at: EXPIRES_AT,
       },
-      remove: ['lease_until_ms', 'next_attempt_at', 'retry_cause'],
+      remove: ['lease_until_ms', 'lease_token', 'next_attempt_at', 'retry_cause'],
       add: {},
       condition:
         "attribute_not_exists(idempotency_key) OR (status = 'failed' AND begins_with(dead_letter_reason, 'invalid_message'))",

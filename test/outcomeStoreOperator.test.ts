@@ -101,7 +101,12 @@ describe('reopenForRedrive', () => {
     });
 
     // Assess
-    expect(begun).toEqual({ kind: 'started', attempt: 1, firstAttemptAtMs: FIRST_MS });
+    expect(begun).toEqual({
+      kind: 'started',
+      attempt: 1,
+      firstAttemptAtMs: FIRST_MS,
+      leaseToken: expect.any(String),
+    });
   });
 
   it('a failed key the worker would acknowledge as a duplicate without reopening', async () => {
@@ -115,7 +120,12 @@ describe('reopenForRedrive', () => {
     });
 
     // Assess: why the CLI reopens before it sends an unchanged copy.
-    expect(begun).toEqual({ kind: 'finished', status: 'failed', runId: undefined });
+    expect(begun).toEqual({
+      kind: 'finished',
+      status: 'failed',
+      runId: undefined,
+      deadLetterReason: 'retries_exhausted',
+    });
   });
 
   it.each([

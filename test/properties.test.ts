@@ -4,6 +4,7 @@ import {
   KYCERT_DEFAULT_RETRY_AFTER_SECONDS,
   SQS_MAX_VISIBILITY_SECONDS,
 } from '../functions/kycert-worker/constants.js';
+import { type Delivery, visibilityTimeoutSeconds } from '../functions/kycert-worker/deliveryVisibility.js';
 import type { KycertResult } from '../functions/kycert-worker/kycertClient.js';
 import { parseRetryAfter } from '../functions/kycert-worker/parseRetryAfter.js';
 import {
@@ -48,20 +49,25 @@ const contextArb: fc.Arbitrary<AttemptContext> = fc
     attempt: fc.integer({ min: 1, max: 40 }),
     receiveCount: fc.integer({ min: 1, max: 40 }),
     sinceFirstAttemptMs: fc.integer({ min: 0, max: 30 * HOUR_MS }),
-    // Lambda runs 15 min at most; up to the 12 h ceiling itself, to reach its edge.
-    sinceReceiveMs: fc.oneof(
-      fc.integer({ min: 0, max: 15 * 60_000 }),
-      fc.integer({ min: 0, max: 12 * HOUR_MS }),
-    ),
     random: randomArb,
   })
-  .map(({ attempt, receiveCount, sinceFirstAttemptMs, sinceReceiveMs, random }) => ({
+  .map(({ attempt, receiveCount, sinceFirstAttemptMs, random }) => ({
     attempt,
     receiveCount,
     firstAttemptAtMs: NOW_MS - sinceFirstAttemptMs,
-    receivedAtMs: NOW_MS - sinceReceiveMs,
     nowMs: NOW_MS,
     random,
+  }));
+
+/** A receive some time ago: within a Lambda's 15 min, or anywhere up to past the 12 h ceiling. */
+const deliveryArb: fc.Arbitrary<Delivery> = fc
+  .oneof(fc.integer({ min: 0, max: 15 * 60_000 }), fc.integer({ min: 0, max: 13 * HOUR_MS }))
+  .map((sinceReceiveMs) => ({
+    messageId: 'm',
+    receiptHandle: 'r',
+    receiveCount: 1,
+    receivedAtMs: NOW_MS - sinceReceiveMs,
+    sentAtMs: NOW_MS - sinceReceiveMs,
   }));
 
 /** HTTP-dates in RFC 9110's three forms (RFC 850's two-digit year read as 20xx), whole seconds. */
@@ -109,8 +115,6 @@ const rateLimitedArb: fc.Arbitrary<KycertResult> = retryAfterArb.map((retryAfter
 }));
 
 const status = (result: KycertResult) => (result.kind === 'response' ? result.httpStatus : undefined);
-const ceilingSeconds = (ctx: AttemptContext) =>
-  Math.max(0, SQS_MAX_VISIBILITY_SECONDS - Math.ceil((ctx.nowMs - ctx.receivedAtMs) / 1000));
 
 // ---- decide ---------------------------------------------------------------------------------------------
 
@@ -126,7 +130,7 @@ describe('decide: every input maps to exactly one decision', () => {
             expect(fields).toEqual(['action', 'replayed', 'runId']);
             break;
           case 'retry':
-            expect(fields).toEqual(['action', 'cause', 'delaySeconds']);
+            expect(fields.filter((f) => f !== 'note')).toEqual(['action', 'cause', 'delaySeconds']);
             break;
           case 'deadLetter':
             expect(fields.filter((f) => f !== 'code')).toEqual(['action', 'detail', 'reason']);
@@ -151,34 +155,14 @@ describe('decide: every input maps to exactly one decision', () => {
 });
 
 describe('decide: delays', () => {
-  it('a retry delay is a whole number of seconds in [0, 43 200] and ends within 12 h of the receive', () => {
+  it('a retry delay is a whole number of seconds, at least 1: never a visibility of 0', () => {
     fc.assert(
       fc.property(resultArb, contextArb, optionsArb, (result, ctx, options) => {
         const decision = decide(result, ctx, options);
         if (decision.action !== 'retry') return;
         expect(Number.isInteger(decision.delaySeconds)).toBe(true);
-        expect(decision.delaySeconds).toBeGreaterThanOrEqual(0);
-        expect(decision.delaySeconds).toBeLessThanOrEqual(SQS_MAX_VISIBILITY_SECONDS);
-        expect(ctx.nowMs + decision.delaySeconds * 1000).toBeLessThanOrEqual(
-          ctx.receivedAtMs + SQS_MAX_VISIBILITY_SECONDS * 1000,
-        );
+        expect(decision.delaySeconds).toBeGreaterThanOrEqual(1);
       }),
-    );
-  });
-
-  it('past the 12 h ceiling (no Lambda runs that long), the delay is 0, never negative', () => {
-    fc.assert(
-      fc.property(
-        resultArb,
-        contextArb,
-        optionsArb,
-        fc.integer({ min: 1, max: HOUR_MS }),
-        (result, ctx, options, overMs) => {
-          const late = { ...ctx, receivedAtMs: ctx.nowMs - SQS_MAX_VISIBILITY_SECONDS * 1000 - overMs };
-          const decision = decide(result, late, options);
-          if (decision.action === 'retry') expect(decision.delaySeconds).toBe(0);
-        },
-      ),
     );
   });
 
@@ -194,22 +178,22 @@ describe('decide: delays', () => {
     );
   });
 
-  it('a 429 waits at least Retry-After (unless the 12 h ceiling is nearer) and at most Retry-After + ⌈RA/10⌉', () => {
+  it('a 429 waits at least max(Retry-After, 1 s) and at most that + ⌈that/10⌉; 60 s when Retry-After is unreadable', () => {
     fc.assert(
       fc.property(rateLimitedArb, contextArb, optionsArb, (result, ctx, options) => {
         const decision = decide(result, ctx, options);
         if (decision.action !== 'retry') return;
         const retryAfter =
-          (result.kind === 'response' ? parseRetryAfter(result.retryAfter, ctx.nowMs) : undefined) ??
-          KYCERT_DEFAULT_RETRY_AFTER_SECONDS;
+          result.kind === 'response' ? parseRetryAfter(result.retryAfter, ctx.nowMs) : undefined;
+        const base = retryAfter === undefined ? KYCERT_DEFAULT_RETRY_AFTER_SECONDS : Math.max(1, retryAfter);
         expect(decision.cause).toBe('rate_limited');
-        expect(decision.delaySeconds).toBeGreaterThanOrEqual(Math.min(retryAfter, ceilingSeconds(ctx)));
-        expect(decision.delaySeconds).toBeLessThanOrEqual(retryAfter + Math.ceil(retryAfter / 10));
+        expect(decision.delaySeconds).toBeGreaterThanOrEqual(base);
+        expect(decision.delaySeconds).toBeLessThanOrEqual(base + Math.ceil(base / 10));
       }),
     );
   });
 
-  it('5xx, 408, 409 and network errors wait the backoff of their attempt (capped by the 12 h ceiling)', () => {
+  it('5xx, 408, 409 and network errors wait exactly the backoff of their attempt', () => {
     const backoffAnswers = fc.oneof(
       networkErrorArb,
       fc
@@ -220,9 +204,47 @@ describe('decide: delays', () => {
       fc.property(backoffAnswers, contextArb, optionsArb, (result, ctx, options) => {
         const decision = decide(result, ctx, options);
         if (decision.action !== 'retry') return;
-        expect(decision.delaySeconds).toBe(
-          Math.min(backoffSeconds(ctx.attempt, ctx.random, options), ceilingSeconds(ctx)),
-        );
+        expect(decision.delaySeconds).toBe(backoffSeconds(ctx.attempt, ctx.random, options));
+      }),
+    );
+  });
+});
+
+describe('visibilityTimeoutSeconds: the one rule for every visibility change', () => {
+  const wantedArb = fc.oneof(
+    fc.double({ min: -10, max: 100_000, noNaN: true }),
+    fc.integer({ min: 0, max: 100_000 }),
+  );
+
+  it('whole seconds in [1, 43 200], and ending within 12 h of the receive whenever that is still possible', () => {
+    fc.assert(
+      fc.property(wantedArb, deliveryArb, (wanted, delivery) => {
+        const seconds = visibilityTimeoutSeconds(wanted, delivery, NOW_MS);
+        expect(Number.isInteger(seconds)).toBe(true);
+        expect(seconds).toBeGreaterThanOrEqual(1);
+        expect(seconds).toBeLessThanOrEqual(SQS_MAX_VISIBILITY_SECONDS);
+        const roomSeconds =
+          SQS_MAX_VISIBILITY_SECONDS - Math.ceil((NOW_MS - delivery.receivedAtMs) / 1000) - 1;
+        if (roomSeconds >= 1) {
+          expect(NOW_MS + seconds * 1000).toBeLessThanOrEqual(
+            delivery.receivedAtMs + SQS_MAX_VISIBILITY_SECONDS * 1000,
+          );
+        }
+      }),
+    );
+  });
+
+  it('the wanted delay itself, rounded up, whenever it fits', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40_000 }), (wanted) => {
+        const justReceived: Delivery = {
+          messageId: 'm',
+          receiptHandle: 'r',
+          receiveCount: 1,
+          receivedAtMs: NOW_MS,
+          sentAtMs: NOW_MS,
+        };
+        expect(visibilityTimeoutSeconds(wanted - 0.5, justReceived, NOW_MS)).toBe(wanted);
       }),
     );
   });

@@ -64,4 +64,31 @@ describe('RateLimitGovernor', () => {
     expect(governor.reserve(NOW_MS)).toBe(0);
     expect(governor.reserve(NOW_MS)).toBe(10_000);
   });
+
+  it('ignores a reset further ahead than it believes (epoch milliseconds, a proxy’s daily quota)', () => {
+    const governor = new RateLimitGovernor(0.15, 3600);
+    governor.observe({ limit: 60, remaining: 0, resetAtEpochSeconds: NOW_MS + 30_000 }, NOW_MS);
+    expect(governor.reserve(NOW_MS)).toBe(0);
+  });
+
+  it('is not poisoned by a far reset observed without a clock: a later, earlier reset starts a new window', () => {
+    const governor = new RateLimitGovernor();
+    governor.observe({ limit: 60, remaining: 0, resetAtEpochSeconds: NOW_MS + 30_000 });
+    expect(governor.reserve(NOW_MS)).toBe(0); // a wait past the bound is no wait the governor asks for
+    governor.observe(window(60, 59, 180, NOW_MS + 120_000));
+    expect(governor.reserve(NOW_MS + 120_000)).toBe(0);
+  });
+
+  it('takes a refill within the same reset (more than half the limit back) as a new window', () => {
+    const governor = new RateLimitGovernor();
+    governor.observe(window(100, 0, 10));
+    governor.observe(window(100, 95, 10));
+    expect(governor.reserve(NOW_MS)).toBe(0);
+  });
+
+  it('never asks for a wait longer than the bound', () => {
+    const governor = new RateLimitGovernor(0.15, 3600);
+    governor.observe(window(60, 0, 3599), NOW_MS);
+    expect(governor.reserve(NOW_MS)).toBeLessThanOrEqual(3_600_000);
+  });
 });

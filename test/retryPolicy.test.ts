@@ -5,6 +5,7 @@ import {
   backoffSeconds,
   beforeAttempt,
   decide,
+  isLastReceive,
   type RetryPolicyOptions,
 } from '../functions/kycert-worker/retryPolicy.js';
 
@@ -21,7 +22,6 @@ const context = (overrides: Partial<AttemptContext> = {}): AttemptContext => ({
   attempt: 1,
   receiveCount: 1,
   firstAttemptAtMs: NOW_MS,
-  receivedAtMs: NOW_MS,
   nowMs: NOW_MS,
   random: 0,
   ...overrides,
@@ -55,13 +55,11 @@ describe('decide: what kycert answered', () => {
 
   it.each([
     ['delta-seconds', '120', 120],
-    ['zero', '0', 0],
     ['HTTP-date 90 s ahead', new Date(NOW_MS + 90_000).toUTCString(), 90],
-    ['HTTP-date in the past', new Date(NOW_MS - 90_000).toUTCString(), 0],
     ['absent: kycert default 60 s', undefined, 60],
-    ['garbage', 'soon', 60],
-    ['negative', '-5', 60],
-    ['fractional', '1.5', 60],
+    // "Retry now" (kycert's clock a little behind ours): the 1 s floor, never a visibility of 0.
+    ['zero', '0', 1],
+    ['HTTP-date in the past', new Date(NOW_MS - 90_000).toUTCString(), 1],
   ])('429 with Retry-After %s waits %i s (random = 0)', (_, retryAfter, expectedSeconds) => {
     const result = response(429, retryAfter === undefined ? {} : { retryAfter });
     expect(decide(result, context(), options)).toEqual({
@@ -69,6 +67,70 @@ describe('decide: what kycert answered', () => {
       cause: 'rate_limited',
       delaySeconds: expectedSeconds,
     });
+  });
+
+  it.each([
+    ['garbage', 'soon'],
+    ['negative', '-5'],
+    ['fractional', '1.5'],
+    ['beyond 2^53', '99999999999999999999'],
+  ])('429 with an unreadable Retry-After (%s) waits kycert’s 60 s and says so in a note', (_, retryAfter) => {
+    expect(decide(response(429, { retryAfter }), context(), options)).toEqual({
+      action: 'retry',
+      cause: 'rate_limited',
+      delaySeconds: 60,
+      note: `unreadable Retry-After ${JSON.stringify(retryAfter)}; kycert's default 60 s applied`,
+    });
+  });
+
+  it.each([
+    // [Retry-After, X-RateLimit-Reset − now in s, expected wait]: the larger of the two, at least 1 s
+    ['0', 0, 1],
+    ['0', -2, 1], // both "past": kycert's clock 2 s behind ours
+    ['0', 7, 7],
+    ['3', 7, 7],
+    ['9', 7, 9],
+    [undefined, 12, 12],
+    [undefined, -5, 1],
+  ])(
+    '429 with Retry-After %s and a reset %i s away waits %i s (random = 0)',
+    (retryAfter, resetInSeconds, expected) => {
+      const result = response(429, {
+        ...(retryAfter === undefined ? {} : { retryAfter }),
+        rateLimit: { limit: 60, remaining: 0, resetAtEpochSeconds: NOW_MS / 1000 + resetInSeconds },
+      });
+      expect(decide(result, context(), options)).toEqual({
+        action: 'retry',
+        cause: 'rate_limited',
+        delaySeconds: expected,
+      });
+    },
+  );
+
+  it('a reset is no reason to wait while the window still has budget: that 429 is another limit’s', () => {
+    const result = response(429, {
+      retryAfter: '2',
+      rateLimit: { limit: 60, remaining: 12, resetAtEpochSeconds: NOW_MS / 1000 + 40 },
+    });
+    expect(decide(result, context(), options)).toEqual({
+      action: 'retry',
+      cause: 'rate_limited',
+      delaySeconds: 2,
+    });
+  });
+
+  it('a reset further ahead than maxRateLimitResetSeconds is ignored, with a note', () => {
+    const result = response(429, {
+      retryAfter: '5',
+      // epoch milliseconds sent where seconds belong
+      rateLimit: { limit: 60, remaining: 0, resetAtEpochSeconds: NOW_MS + 60_000 },
+    });
+    const decision = decide(result, context(), { ...options, maxRateLimitResetSeconds: 3600 });
+    expect(decision).toMatchObject({ action: 'retry', cause: 'rate_limited', delaySeconds: 5 });
+    expect(decision).toHaveProperty(
+      'note',
+      expect.stringMatching(/^X-RateLimit-Reset \d+ s ahead, beyond 3600 s: ignored$/),
+    );
   });
 
   it('429 jitter adds at most a tenth of Retry-After (plus one second), never less than Retry-After', () => {
@@ -145,33 +207,46 @@ describe('decide: bounds', () => {
 
   it('a retry that would land outside the key window dead-letters as idempotency_window_expired', () => {
     const firstAttemptAtMs = NOW_MS - 22 * HOUR_MS + 30_000; // 30 s left in the window
-    expect(decide(response(429, { retryAfter: '60' }), context({ firstAttemptAtMs }), options)).toMatchObject(
-      {
-        action: 'deadLetter',
-        reason: 'idempotency_window_expired',
-      },
-    );
-    expect(decide(response(429, { retryAfter: '20' }), context({ firstAttemptAtMs }), options)).toMatchObject(
-      { action: 'retry' },
-    );
-  });
-
-  it('a huge Retry-After is capped by the 12 h visibility ceiling of this receive', () => {
-    const options24h = { ...options, idempotencyWindowSeconds: 24 * 3600 };
-    const decision = decide(response(429, { retryAfter: '999999' }), context(), {
-      ...options24h,
-      idempotencyWindowSeconds: 10 ** 7,
+    expect(
+      decide(response(503), context({ attempt: 3, firstAttemptAtMs, random: 0 }), options),
+    ).toMatchObject({
+      action: 'retry', // attempt 3: 2 s
     });
-    expect(decision).toEqual({ action: 'retry', cause: 'rate_limited', delaySeconds: 43_200 });
+    expect(
+      decide(response(429, { retryAfter: '60' }), context({ attempt: 3, firstAttemptAtMs }), options),
+    ).toMatchObject({ action: 'deadLetter', reason: 'idempotency_window_expired' });
+    expect(
+      decide(response(429, { retryAfter: '20' }), context({ attempt: 3, firstAttemptAtMs }), options),
+    ).toMatchObject({ action: 'retry' });
   });
 
-  it('the ceiling counts from when this delivery was received', () => {
-    const receivedAtMs = NOW_MS - 600_000; // received 10 min ago
-    const decision = decide(response(429, { retryAfter: '50000' }), context({ receivedAtMs }), {
+  it('a 429 on the first POST that asks for a wait past the window has its own reason: no run exists', () => {
+    const firstAttemptAtMs = NOW_MS - 22 * HOUR_MS + 30_000; // 30 s left in the window
+    expect(
+      decide(response(429, { retryAfter: '60' }), context({ attempt: 1, firstAttemptAtMs }), options),
+    ).toMatchObject({ action: 'deadLetter', reason: 'rate_limited_past_key_window' });
+    expect(
+      decide(response(429, { retryAfter: '60' }), context({ attempt: 2, firstAttemptAtMs }), options),
+    ).toMatchObject({ action: 'deadLetter', reason: 'idempotency_window_expired' });
+  });
+
+  it('the wanted delay is returned whole: the 12 h visibility ceiling is applied where the visibility changes', () => {
+    const decision = decide(response(429, { retryAfter: '50000' }), context(), {
       ...options,
       idempotencyWindowSeconds: 10 ** 7,
     });
-    expect(decision).toEqual({ action: 'retry', cause: 'rate_limited', delaySeconds: 43_200 - 600 });
+    expect(decision).toEqual({ action: 'retry', cause: 'rate_limited', delaySeconds: 50_000 });
+  });
+});
+
+describe('isLastReceive', () => {
+  it.each([
+    [9, false],
+    [10, true], // maxReceiveCount − 1: one receive of margin, as ApproximateReceiveCount is approximate
+    [11, true],
+    [12, true],
+  ])('receive %i of maxReceiveCount 11 → %s', (receiveCount, expected) => {
+    expect(isLastReceive(receiveCount, options)).toBe(expected);
   });
 });
 

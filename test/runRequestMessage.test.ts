@@ -113,11 +113,11 @@ describe('parseRunRequestMessage: the bad-input catalogue', () => {
       body({ subject: { type: 'pj', doc: '123.456.789-09' } }),
       'invalid_message:subject.doc:invalid_length',
     ],
-    ['unexpected field', body({ priority: 'high' }), 'invalid_message:priority:unknown_field'],
+    ['unexpected field', body({ priority: 'high' }), 'invalid_message:body:unknown_field'],
     [
       'unexpected subject field',
       body({ subject: { ...valid.subject, name: 'Ana' } }),
-      'invalid_message:subject.name:unknown_field',
+      'invalid_message:subject:unknown_field',
     ],
     ['schema_version 2', body({ schema_version: 2 }), 'invalid_message:schema_version:unsupported_value'],
     [
@@ -161,9 +161,9 @@ describe('parseRunRequestMessage: the bad-input catalogue', () => {
     [
       'metadata value too long',
       body({ metadata: { note: 'x'.repeat(501) } }),
-      'invalid_message:metadata.note:too_long',
+      'invalid_message:metadata:value_too_long',
     ],
-    ['metadata value a number', body({ metadata: { n: 1 } }), 'invalid_message:metadata.n:wrong_type'],
+    ['metadata value a number', body({ metadata: { n: 1 } }), 'invalid_message:metadata:value_wrong_type'],
     ['metadata an array', body({ metadata: ['a'] }), 'invalid_message:metadata:wrong_type'],
     [
       'oversized body',
@@ -199,6 +199,59 @@ describe('parseRunRequestMessage: the bad-input catalogue', () => {
   it('never echoes the document in the reason or detail', () => {
     const parsed = parseRunRequestMessage(body({ subject: { type: 'pf', doc: '123.456.789-00' } }));
     expect(JSON.stringify(parsed)).not.toMatch(/123\.?456\.?789/);
+  });
+
+  it.each([
+    ['a control character', { 'note\u0001': 1 }, '"note\\u0001"'],
+    ['a lone surrogate', { '\ud800': 1 }, '"\\ud800"'],
+    ['a CPF', { '529.982.247-25': true }, '"[document]"'],
+    ['a name of 500 characters', { ['x'.repeat(500)]: 1 }, `"${'x'.repeat(60)}…"`],
+  ])(
+    'an unknown field named with %s: the reason has the schema’s words only, the detail the name quoted',
+    (_, extra, quoted) => {
+      const parsed = parseRunRequestMessage(body(extra));
+      expect(parsed).toMatchObject({ ok: false, reason: 'invalid_message:body:unknown_field' });
+      const { detail } = parsed as { detail: string };
+      expect(detail).toContain(`unknown field ${quoted}`);
+      expect(detail.isWellFormed()).toBe(true);
+      expect(detail).not.toMatch(/\p{Cc}/u);
+      expect(detail).not.toMatch(/529\.?982/);
+    },
+  );
+
+  it.each(['__proto__', 'constructor', 'prototype'])(
+    'refuses metadata key %s instead of dropping it',
+    (key) => {
+      const raw = `{"template_id":"t","subject":{"type":"pf","doc":"12345678909"},"external_id":"e","metadata":{"${key}":"campaign-7","channel":"app"}}`;
+      expect(parseRunRequestMessage(raw)).toMatchObject({
+        ok: false,
+        reason: 'invalid_message:metadata:reserved_key',
+        detail: `metadata key "${key}" is reserved; use another key`,
+      });
+    },
+  );
+
+  it('says in words what is wrong, naming the rule, never with zod’s own message', () => {
+    const cases = [
+      [
+        body({ template_id: 'tpl one' }),
+        'template_id has characters it may not hold; template_id must be 1 to 128 characters of A-Z a-z 0-9 _ . : -',
+      ],
+      [
+        body({ subject: { doc: '12345678909' } }),
+        'subject.type is required; subject.type must be "pf" (a person, CPF) or "pj" (a company, CNPJ)',
+      ],
+      [body({ metadata: { n: 1 } }), 'metadata value of "n" must be a string'],
+      [
+        body({ idempotency_key: 'key with space' }),
+        'idempotency_key has characters it may not hold; idempotency_key must be 8 to 255 visible ASCII characters (! to ~, no spaces)',
+      ],
+    ] as const;
+    for (const [raw, detail] of cases)
+      expect(parseRunRequestMessage(raw)).toMatchObject({ ok: false, detail });
+    expect(parseRunRequestMessage(body({ subject: { doc: '12345678909' } }))).toMatchObject({
+      reason: 'invalid_message:subject.type:missing',
+    });
   });
 });
 

@@ -80,4 +80,33 @@ describe('RunRequestProducer', () => {
       'req-000001',
     );
   });
+
+  it.each([
+    ['idempotency_key', { idempotency_key: 'cpf-529.982.247-25' }],
+    ['external_id', { external_id: 'cliente 52998224725' }],
+  ])('warns when %s looks like a document, and sends all the same', async (field, overrides) => {
+    // Prepare
+    sqsMock.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
+    const warnings: string[] = [];
+    const producer = new RunRequestProducer({
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      queueUrl: QUEUE_URL,
+      onWarning: (warning) => warnings.push(warning),
+    });
+    // Act
+    await producer.send({ ...message, ...overrides });
+    // Assess
+    expect(warnings).toEqual([
+      `kycert-queue: ${field} looks like it holds a CPF/CNPJ; use an id of your own (a UUID, an order number) instead`,
+    ]);
+    expect(sqsMock).toReceiveCommandTimes(SendMessageCommand, 1);
+  });
+
+  it('says nothing of an ordinary key', () => {
+    const warnings: string[] = [];
+    buildRunRequestMessage({ ...message, idempotency_key: '5b0e5a9e-1f0c-4c8e-9d51-0c6f1c7d2a11' }, (w) =>
+      warnings.push(w),
+    );
+    expect(warnings).toEqual([]);
+  });
 });

@@ -46,7 +46,8 @@ export function toDeadLetter(message: {
     message_id: message.messageId,
     reason: attribute(DeadLetterAttribute.reason),
     detail: attribute(DeadLetterAttribute.detail),
-    idempotency_key: attribute(DeadLetterAttribute.idempotencyKey) ?? keyFromBody(message.body),
+    // The body first: the attribute is masked where the key looks like a document.
+    idempotency_key: keyFromBody(message.body) ?? attribute(DeadLetterAttribute.idempotencyKey),
     source_message_id: attribute(DeadLetterAttribute.sourceMessageId),
     receive_count: receiveCount === null ? null : Number(receiveCount),
     dead_lettered_at: attribute(DeadLetterAttribute.deadLetteredAt),

@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { KYCERT_DEFAULT_BASE_URL, maxReceiveCountFor } from './constants.js';
+import {
+  DEFAULT_MAX_RATE_LIMIT_RESET_SECONDS,
+  DEFAULT_QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+  KYCERT_DEFAULT_BASE_URL,
+  maxReceiveCountFor,
+} from './constants.js';
 
 /**
  * The worker's configuration, read once per cold start from the environment.
@@ -37,6 +42,16 @@ const EnvSchema = z
     HTTP_TIMEOUT_MS: positiveInt(10_000),
     /** Pace calls once kycert's X-RateLimit-Remaining drops under this share of the limit; 0 disables. @default 0.15 */
     KYCERT_THROTTLE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.15),
+    /**
+     * An X-RateLimit-Reset further ahead is not believed (kycert's limit is per minute; a reset hours away is a
+     * header in milliseconds, a proxy's quota, a clock glitch). @default 3600 s
+     */
+    KYCERT_MAX_RATE_LIMIT_RESET_SECONDS: positiveInt(DEFAULT_MAX_RATE_LIMIT_RESET_SECONDS),
+    /**
+     * The queue's visibility timeout, which bounds how long before an invocation its records were received
+     * (SQS caps a visibility at 12 h from the receive). @default 5400 s (6 × Lambda's longest timeout)
+     */
+    QUEUE_VISIBILITY_TIMEOUT_SECONDS: positiveInt(DEFAULT_QUEUE_VISIBILITY_TIMEOUT_SECONDS),
     /** How long an outcome item is kept before DynamoDB's TTL removes it. @default 30 days */
     OUTCOME_TTL_DAYS: positiveInt(30),
   })
@@ -67,6 +82,8 @@ export interface WorkerConfig {
   httpTimeoutMs: number;
   outcomeTtlSeconds: number;
   throttleThreshold: number;
+  maxRateLimitResetSeconds: number;
+  queueVisibilityTimeoutSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -98,5 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     httpTimeoutMs: e.HTTP_TIMEOUT_MS,
     outcomeTtlSeconds: e.OUTCOME_TTL_DAYS * 86_400,
     throttleThreshold: e.KYCERT_THROTTLE_THRESHOLD,
+    maxRateLimitResetSeconds: e.KYCERT_MAX_RATE_LIMIT_RESET_SECONDS,
+    queueVisibilityTimeoutSeconds: e.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
   };
 }

@@ -5,6 +5,15 @@
 /** SQS: a visibility timeout is 0–43 200 s, and never more than 12 h after the message was received. */
 export const SQS_MAX_VISIBILITY_SECONDS = 43_200;
 
+/** 6 × Lambda's longest timeout (AWS's guidance for an SQS event source): the widest a queue's visibility should be. */
+export const DEFAULT_QUEUE_VISIBILITY_TIMEOUT_SECONDS = 6 * 900;
+
+/**
+ * kycert's limit is per minute, so an `X-RateLimit-Reset` is seconds away; one further ahead than this is a header
+ * in milliseconds, a proxy's daily quota or a clock glitch, and is not believed.
+ */
+export const DEFAULT_MAX_RATE_LIMIT_RESET_SECONDS = 3_600;
+
 /** kycert keeps an `Idempotency-Key` for 24 h per tenant, then forgets it. */
 export const KYCERT_IDEMPOTENCY_KEY_TTL_HOURS = 24;
 

@@ -32,7 +32,10 @@ export function createWorkerDeps(config: WorkerConfig, overrides: Partial<Worker
       backoffBaseSeconds: config.backoffBaseSeconds,
       backoffMaxSeconds: config.backoffMaxSeconds,
       idempotencyWindowSeconds: config.idempotencyWindowSeconds,
+      maxRateLimitResetSeconds: config.maxRateLimitResetSeconds,
     },
+    apiKey,
+    queueVisibilityTimeoutSeconds: config.queueVisibilityTimeoutSeconds,
     kycert: new KycertClient({
       baseUrl: config.kycertBaseUrl,
       apiKey,
@@ -50,7 +53,9 @@ export function createWorkerDeps(config: WorkerConfig, overrides: Partial<Worker
     logger: new Logger({ serviceName: SERVICE_NAME }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),
     rateLimitGovernor:
-      config.throttleThreshold > 0 ? new RateLimitGovernor(config.throttleThreshold) : undefined,
+      config.throttleThreshold > 0
+        ? new RateLimitGovernor(config.throttleThreshold, config.maxRateLimitResetSeconds)
+        : undefined,
     nowMs: Date.now,
     random: Math.random,
     ...overrides,

@@ -1,5 +1,8 @@
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { createHash } from 'node:crypto';
+import { SendMessageCommand, type SQSClient, SQSServiceException } from '@aws-sdk/client-sqs';
 import { redactDocuments } from './brazilianDocument.js';
+import { maskIdempotencyKey } from './maskIdempotencyKey.js';
+import { sqsSafeText } from './sqsText.js';
 
 export interface DeadLetterEntry {
   /** The original message body, verbatim: an operator can fix it and redrive it. */
@@ -18,11 +21,39 @@ export interface DeadLetterEntry {
 export const DeadLetterAttribute = {
   reason: 'reason',
   detail: 'detail',
+  /** Masked where it looks like a document; the CLI reads the key from the body first. */
   idempotencyKey: 'idempotency_key',
   sourceMessageId: 'source_message_id',
   receiveCount: 'receive_count',
   deadLetteredAt: 'dead_lettered_at',
+  /** Set only when the body had to be cut to fit the DLQ: the original's size and SHA-256. */
+  originalBodyBytes: 'original_body_bytes',
+  originalBodySha256: 'original_body_sha256',
 } as const;
+
+/** Attribute bounds, in characters: a reason is a short code, a detail a sentence or two. */
+const MAX_REASON_CHARACTERS = 256;
+const MAX_DETAIL_CHARACTERS = 1_000;
+
+/**
+ * A body larger than this is cut before it is dead-lettered. The main queue refuses anything over 64 KiB
+ * (lib/runQueues.ts, local/aws/createQueuePair.ts) and the DLQ keeps SQS's default 1 MiB, so this never
+ * happens with the deployed settings; it keeps a message dead-letterable if someone raises the main queue's
+ * limit to the DLQ's, where body + attributes would no longer fit.
+ */
+export const MAX_DEAD_LETTER_BODY_BYTES = 192 * 1024;
+
+/**
+ * SQS errors meaning "this SendMessage can never succeed as it is": a character or a value SQS refuses, or a
+ * message too large. The first two are modelled classes; the size error is not, so it can only be told by name.
+ */
+const REFUSED_AS_INVALID = new Set([
+  'InvalidMessageContents',
+  'InvalidAttributeValue',
+  'InvalidAttributeName',
+  'InvalidParameterValue',
+  'InvalidParameterValueException',
+]);
 
 /**
  * The worker moves a message to the DLQ itself, with the reason attached, instead of letting the redrive
@@ -38,23 +69,75 @@ export class DeadLetterQueue {
   }
 
   async send(entry: DeadLetterEntry): Promise<string | undefined> {
-    const text = (value: string) => ({ DataType: 'String', StringValue: value });
+    const body = fitBody(entry.body);
+    try {
+      return await this.#send(body.text, { ...fullAttributes(entry), ...body.attributes });
+    } catch (error) {
+      if (!(error instanceof SQSServiceException && REFUSED_AS_INVALID.has(error.name))) throw error;
+      // Should sanitising have missed something, a reason still beats a record retried until the redrive
+      // policy moves it without one: the fixed, ASCII-only attributes below cannot be refused.
+      return this.#send(body.text, { ...minimalAttributes(entry), ...body.attributes });
+    }
+  }
+
+  async #send(body: string, attributes: Record<string, string>): Promise<string | undefined> {
     const { MessageId } = await this.#client.send(
       new SendMessageCommand({
         QueueUrl: this.#queueUrl,
-        MessageBody: entry.body,
-        MessageAttributes: {
-          [DeadLetterAttribute.reason]: text(entry.reason),
-          [DeadLetterAttribute.detail]: text(redactDocuments(entry.detail).slice(0, 1000) || '-'),
-          [DeadLetterAttribute.sourceMessageId]: text(entry.sourceMessageId),
-          [DeadLetterAttribute.receiveCount]: { DataType: 'Number', StringValue: String(entry.receiveCount) },
-          [DeadLetterAttribute.deadLetteredAt]: text(new Date(entry.nowMs).toISOString()),
-          ...(entry.idempotencyKey === undefined
-            ? {}
-            : { [DeadLetterAttribute.idempotencyKey]: text(entry.idempotencyKey) }),
-        },
+        MessageBody: body,
+        MessageAttributes: Object.fromEntries(
+          Object.entries(attributes).map(([name, value]) => [
+            name,
+            name === DeadLetterAttribute.receiveCount || name === DeadLetterAttribute.originalBodyBytes
+              ? { DataType: 'Number', StringValue: value }
+              : { DataType: 'String', StringValue: value },
+          ]),
+        ),
       }),
     );
     return MessageId;
   }
+}
+
+function fullAttributes(entry: DeadLetterEntry): Record<string, string> {
+  return {
+    [DeadLetterAttribute.reason]: sqsSafeText(redactDocuments(entry.reason), MAX_REASON_CHARACTERS) || '-',
+    [DeadLetterAttribute.detail]: sqsSafeText(redactDocuments(entry.detail), MAX_DETAIL_CHARACTERS) || '-',
+    [DeadLetterAttribute.sourceMessageId]: sqsSafeText(entry.sourceMessageId, 100),
+    [DeadLetterAttribute.receiveCount]: String(entry.receiveCount),
+    [DeadLetterAttribute.deadLetteredAt]: new Date(entry.nowMs).toISOString(),
+    ...(entry.idempotencyKey === undefined
+      ? {}
+      : { [DeadLetterAttribute.idempotencyKey]: sqsSafeText(maskIdempotencyKey(entry.idempotencyKey), 255) }),
+  };
+}
+
+/** Only values built here from fixed ASCII: the reason's leading code, and what the worker itself produced. */
+function minimalAttributes(entry: DeadLetterEntry): Record<string, string> {
+  const code = /^[a-z_]+/.exec(entry.reason)?.[0] ?? 'unknown';
+  return {
+    [DeadLetterAttribute.reason]: code,
+    [DeadLetterAttribute.detail]:
+      'the full reason could not be attached; see the worker log for this message id',
+    [DeadLetterAttribute.receiveCount]: String(entry.receiveCount),
+    [DeadLetterAttribute.deadLetteredAt]: new Date(entry.nowMs).toISOString(),
+    // SQS's own message ids are UUIDs; anything else is left out rather than risked.
+    ...(/^[\w-]{1,100}$/.test(entry.sourceMessageId)
+      ? { [DeadLetterAttribute.sourceMessageId]: entry.sourceMessageId }
+      : {}),
+  };
+}
+
+function fitBody(body: string): { text: string; attributes: Record<string, string> } {
+  const bytes = Buffer.byteLength(body, 'utf8');
+  if (bytes <= MAX_DEAD_LETTER_BODY_BYTES) return { text: body, attributes: {} };
+  // Cut on a character boundary: decoding a cut UTF-8 buffer would end in U+FFFD, still a valid body.
+  const text = Buffer.from(body, 'utf8').subarray(0, MAX_DEAD_LETTER_BODY_BYTES).toString('utf8');
+  return {
+    text,
+    attributes: {
+      [DeadLetterAttribute.originalBodyBytes]: String(bytes),
+      [DeadLetterAttribute.originalBodySha256]: createHash('sha256').update(body).digest('hex'),
+    },
+  };
 }

@@ -15,10 +15,10 @@ export function createHandler(getDeps: () => WorkerDeps) {
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const deps = getDeps();
     deps.logger.addContext(context); // request id, function name and cold start on every line
-    const receivedAtMs = deps.nowMs();
+    const startedAtMs = deps.nowMs();
     const invocation: Invocation = {
-      receivedAtMs,
-      deadlineMs: receivedAtMs + context.getRemainingTimeInMillis(),
+      startedAtMs,
+      deadlineMs: startedAtMs + context.getRemainingTimeInMillis(),
     };
     const recordHandler = async (record: SQSRecord) => {
       try {

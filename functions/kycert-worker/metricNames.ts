@@ -28,6 +28,8 @@ export const MetricName = {
   duplicateDeliveries: 'DuplicateDeliveries',
   /** Time from sending the POST to the end of kycert's answer. */
   kycertLatency: 'KycertLatency',
+  /** A result write was refused because another delivery claimed the key after this one's lease (fencing). */
+  fencedWrites: 'FencedWrites',
   /** A record failed for a reason the worker did not expect (AWS call failed, bug); it will be retried. */
   unexpectedErrors: 'UnexpectedErrors',
 } as const;

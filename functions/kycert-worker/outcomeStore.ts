@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
@@ -8,6 +9,7 @@ import {
 import { redactDocuments } from './brazilianDocument.js';
 import type { RetryCause } from './retryPolicy.js';
 import type { RunRequest } from './runRequestMessage.js';
+import { cutToCodePoints } from './sqsText.js';
 
 /**
  * One DynamoDB item per idempotency key: what happened to that request. Item shape (README, "Outcome item"):
@@ -16,6 +18,7 @@ import type { RunRequest } from './runRequestMessage.js';
  *   last_error_code S · last_error_message S · dead_letter_reason S · retry_cause S · external_id S
  *   template_id S · subject_type S · key_source S · first_attempt_at S · last_attempt_at S · next_attempt_at S
  *   updated_at S (sort key of the `by-status` index) · lease_until_ms N · expires_at N (TTL, epoch seconds)
+ *   lease_token S · lease_message_id S (who holds the lease) · body_sha256 S (of the body POSTed under the key)
  *   superseded_by S (set by the operator CLI when a corrected copy is redriven under a fresh key)
  *
  * No CPF/CNPJ is stored: the subject's type is enough to operate, and the document stays with the producer.
@@ -29,11 +32,40 @@ export const OutcomeStatus = {
 export type OutcomeStatus = (typeof OutcomeStatus)[keyof typeof OutcomeStatus];
 
 export type BeginResult =
-  | { kind: 'started'; attempt: number; firstAttemptAtMs: number }
+  /** `leaseToken` fences every later write of this claim: a write after someone else claimed is refused. */
+  | { kind: 'started'; attempt: number; firstAttemptAtMs: number; leaseToken?: string }
   /** The key already reached a terminal state: this delivery is a duplicate. */
-  | { kind: 'finished'; status: OutcomeStatus; runId: string | undefined }
+  | {
+      kind: 'finished';
+      status: OutcomeStatus;
+      runId: string | undefined;
+      deadLetterReason?: string | undefined;
+    }
   /** Another delivery of the same key holds the lease (it is calling kycert right now). */
-  | { kind: 'leased'; leaseUntilMs: number };
+  | { kind: 'leased'; leaseUntilMs: number; holderMessageId?: string | undefined }
+  /** The key was first used with another body: kycert would refuse this one, or answer for the other. */
+  | { kind: 'bodyMismatch' };
+
+/** What a fenced result write came to. */
+export type ResultWrite =
+  | 'recorded'
+  /** The key succeeded meanwhile (another copy's answer): this delivery is a duplicate. */
+  | 'alreadySucceeded'
+  /** Another delivery claimed the key after this one's lease: the write was refused, nothing changed. */
+  | 'fenced'
+  /** The item is gone (removed by an operator or the TTL): nothing to update. */
+  | 'missing';
+
+/** What `beginAttempt` needs to know about the delivery beside the request. */
+export interface ClaimContext {
+  nowMs: number;
+  /** The invocation's deadline: a lease never outlives the invocation that took it. */
+  leaseUntilMs: number;
+  /** SQS message id of this delivery: a copy that meets the lease can tell a duplicate message from itself. */
+  messageId?: string;
+  /** SHA-256 of the exact body POSTed under the key (kycertRequestBody). */
+  bodySha256?: string;
+}
 
 export interface OutcomeStoreOptions {
   client: DynamoDBClient;
@@ -57,24 +89,39 @@ export class OutcomeStore {
    * A key that failed only because its message was invalid never reached kycert, so a corrected message
    * may claim it again.
    */
-  async beginAttempt(request: RunRequest, at: { nowMs: number; leaseUntilMs: number }): Promise<BeginResult> {
+  async beginAttempt(request: RunRequest, at: ClaimContext): Promise<BeginResult> {
     const now = new Date(at.nowMs).toISOString();
+    const leaseToken = randomUUID();
+    const extra: Record<string, AttributeValue> = {
+      // A producer may use a CPF as its id: the outcome keeps it masked, as the logs do.
+      ...(request.externalId === undefined
+        ? {}
+        : { external_id: { S: redactDocuments(request.externalId) } }),
+      ...(at.messageId === undefined ? {} : { lease_message_id: { S: at.messageId } }),
+      ...(at.bodySha256 === undefined ? {} : { body_sha256: { S: at.bodySha256 } }),
+    };
+    const extraNames = Object.keys(extra);
     try {
       const { Attributes } = await this.#options.client.send(
         new UpdateItemCommand({
           TableName: this.#options.tableName,
           Key: { idempotency_key: { S: request.idempotencyKey } },
           UpdateExpression:
-            'SET #status = :in_progress, lease_until_ms = :lease, last_attempt_at = :now, updated_at = :now, ' +
+            'SET #status = :in_progress, lease_until_ms = :lease, lease_token = :lease_token, ' +
+            'last_attempt_at = :now, updated_at = :now, ' +
             'first_attempt_at = if_not_exists(first_attempt_at, :now), template_id = :template, ' +
             'subject_type = :subject_type, key_source = :key_source, expires_at = :expires' +
-            (request.externalId === undefined ? '' : ', external_id = :external_id') +
+            extraNames.map((name) => `, ${name} = :${name}`).join('') +
             ' REMOVE next_attempt_at, dead_letter_reason ADD attempts :one',
+          // The lease clause: see above. The body clause: one key, one body, whatever the status.
           ConditionExpression:
-            'attribute_not_exists(idempotency_key) OR ' +
+            '(attribute_not_exists(idempotency_key) OR ' +
             '(#status = :failed AND begins_with(dead_letter_reason, :invalid_message)) OR ' +
             '((#status = :in_progress OR #status = :retry_scheduled) AND ' +
-            '(attribute_not_exists(lease_until_ms) OR lease_until_ms < :now_ms))',
+            '(attribute_not_exists(lease_until_ms) OR lease_until_ms < :now_ms)))' +
+            (at.bodySha256 === undefined
+              ? ''
+              : ' AND (attribute_not_exists(body_sha256) OR body_sha256 = :body_sha256)'),
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':in_progress': { S: OutcomeStatus.inProgress },
@@ -82,6 +129,7 @@ export class OutcomeStore {
             ':failed': { S: OutcomeStatus.failed },
             ':invalid_message': { S: 'invalid_message' },
             ':lease': { N: String(at.leaseUntilMs) },
+            ':lease_token': { S: leaseToken },
             ':now': { S: now },
             ':now_ms': { N: String(at.nowMs) },
             ':template': { S: request.templateId },
@@ -89,7 +137,7 @@ export class OutcomeStore {
             ':key_source': { S: request.idempotencyKeySource },
             ':expires': { N: String(this.#expiresAt(at.nowMs)) },
             ':one': { N: '1' },
-            ...(request.externalId === undefined ? {} : { ':external_id': { S: request.externalId } }),
+            ...Object.fromEntries(Object.entries(extra).map(([name, value]) => [`:${name}`, value])),
           },
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -99,42 +147,68 @@ export class OutcomeStore {
         kind: 'started',
         attempt: Number(Attributes?.attempts?.N ?? 1),
         firstAttemptAtMs: Date.parse(Attributes?.first_attempt_at?.S ?? now),
+        leaseToken,
       };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       // DynamoDB returns the item that failed the condition; an emulator may not, so read it then.
       const item = error.Item ?? (await this.get(request.idempotencyKey)) ?? {};
+      const storedSha256 = item.body_sha256?.S;
+      if (at.bodySha256 !== undefined && storedSha256 !== undefined && storedSha256 !== at.bodySha256) {
+        return { kind: 'bodyMismatch' };
+      }
       const status = item.status?.S as OutcomeStatus | undefined;
       if (status === OutcomeStatus.succeeded || status === OutcomeStatus.failed) {
-        return { kind: 'finished', status, runId: item.run_id?.S };
+        return {
+          kind: 'finished',
+          status,
+          runId: item.run_id?.S,
+          deadLetterReason: item.dead_letter_reason?.S,
+        };
       }
-      return { kind: 'leased', leaseUntilMs: Number(item.lease_until_ms?.N ?? at.leaseUntilMs) };
+      return {
+        kind: 'leased',
+        leaseUntilMs: Number(item.lease_until_ms?.N ?? at.leaseUntilMs),
+        holderMessageId: item.lease_message_id?.S,
+      };
     }
   }
 
+  /**
+   * The run exists. Fenced by the claim's token: only the delivery that holds the key writes its result, so a
+   * delivery whose lease ran out (and was claimed again by another) cannot overwrite what that one learnt.
+   */
   async recordSuccess(
     key: string,
-    outcome: { runId: string; httpStatus: number; replayed: boolean; nowMs: number },
-  ): Promise<void> {
-    await this.#update(key, outcome.nowMs, {
+    outcome: { runId: string; httpStatus: number; replayed: boolean; nowMs: number; leaseToken?: string },
+  ): Promise<ResultWrite> {
+    return this.#fencedUpdate(key, outcome.nowMs, outcome.leaseToken, {
       set: {
         status: { S: OutcomeStatus.succeeded },
         run_id: { S: outcome.runId },
         replayed: { BOOL: outcome.replayed },
         last_http_status: { N: String(outcome.httpStatus) },
       },
-      remove: ['lease_until_ms', 'next_attempt_at', 'last_error_code', 'last_error_message', 'retry_cause'],
+      remove: [
+        'lease_until_ms',
+        'lease_token',
+        'next_attempt_at',
+        'last_error_code',
+        'last_error_message',
+        'retry_cause',
+      ],
     });
   }
 
-  /** Returns false when a concurrent copy already succeeded: this delivery is then a duplicate. */
+  /** A retry is scheduled; never over a success, nor over another delivery's claim. */
   async recordRetry(
     key: string,
-    outcome: { cause: RetryCause; nextAttemptAtMs: number; nowMs: number } & LastError,
-  ): Promise<boolean> {
-    return this.#update(
+    outcome: { cause: RetryCause; nextAttemptAtMs: number; nowMs: number; leaseToken?: string } & LastError,
+  ): Promise<ResultWrite> {
+    return this.#fencedUpdate(
       key,
       outcome.nowMs,
+      outcome.leaseToken,
       {
         set: {
           status: { S: OutcomeStatus.retryScheduled },
@@ -142,10 +216,36 @@ export class OutcomeStore {
           next_attempt_at: { S: new Date(outcome.nextAttemptAtMs).toISOString() },
           ...lastErrorAttributes(outcome),
         },
-        remove: ['lease_until_ms'],
+        remove: ['lease_until_ms', 'lease_token'],
       },
-      'attribute_exists(idempotency_key) AND #status <> :succeeded',
+      '#status <> :succeeded',
     );
+  }
+
+  /**
+   * One conditional write: the item exists, holds this claim's token (when given) and meets `condition`. On a
+   * refusal the item says why: gone, succeeded meanwhile, or claimed by another delivery.
+   */
+  async #fencedUpdate(
+    key: string,
+    nowMs: number,
+    leaseToken: string | undefined,
+    changes: { set: Record<string, AttributeValue>; remove: string[] },
+    condition?: string,
+  ): Promise<ResultWrite> {
+    const clauses = [
+      'attribute_exists(idempotency_key)',
+      ...(leaseToken === undefined ? [] : ['lease_token = :lease_token']),
+      ...(condition === undefined ? [] : [condition]),
+    ];
+    const extraValues: Record<string, AttributeValue> =
+      leaseToken === undefined ? {} : { ':lease_token': { S: leaseToken } };
+    const refused = await this.#update(key, nowMs, changes, clauses.join(' AND '), extraValues);
+    if (refused === undefined) return 'recorded';
+    // DynamoDB returns the item that failed the condition; an emulator may not, so read it then.
+    const item = refused.item ?? (await this.get(key));
+    if (item === undefined) return 'missing';
+    return item.status?.S === OutcomeStatus.succeeded ? 'alreadySucceeded' : 'fenced';
   }
 
   /**
@@ -158,11 +258,14 @@ export class OutcomeStore {
       reason: string;
       nowMs: number;
       attempted: boolean;
+      /** The claim's token, for a failure after an attempt. */
+      leaseToken?: string | undefined;
       externalId?: string | undefined;
       templateId?: string | undefined;
     } & LastError,
   ): Promise<boolean> {
-    return this.#update(
+    const fenced = outcome.attempted && outcome.leaseToken !== undefined;
+    const refused = await this.#update(
       key,
       outcome.nowMs,
       {
@@ -170,16 +273,20 @@ export class OutcomeStore {
           status: { S: OutcomeStatus.failed },
           dead_letter_reason: { S: outcome.reason },
           ...lastErrorAttributes(outcome),
-          ...(outcome.externalId === undefined ? {} : { external_id: { S: outcome.externalId } }),
+          ...(outcome.externalId === undefined
+            ? {}
+            : { external_id: { S: redactDocuments(outcome.externalId) } }),
           ...(outcome.templateId === undefined ? {} : { template_id: { S: outcome.templateId } }),
         },
-        remove: ['lease_until_ms', 'next_attempt_at', 'retry_cause'],
+        remove: ['lease_until_ms', 'lease_token', 'next_attempt_at', 'retry_cause'],
       },
       outcome.attempted
-        ? 'attribute_exists(idempotency_key) AND #status <> :succeeded'
+        ? `attribute_exists(idempotency_key) AND #status <> :succeeded${fenced ? ' AND lease_token = :lease_token' : ''}`
         : // An invalid copy never overwrites what a real attempt learnt, nor re-opens its key.
           'attribute_not_exists(idempotency_key) OR (#status = :failed AND begins_with(dead_letter_reason, :invalid_message))',
+      fenced ? { ':lease_token': { S: outcome.leaseToken as string } } : {},
     );
+    return refused === undefined;
   }
 
   async get(key: string): Promise<Record<string, AttributeValue> | undefined> {
@@ -193,19 +300,21 @@ export class OutcomeStore {
     return Item;
   }
 
+  /** One UpdateItem; returns undefined when applied, or what DynamoDB said of the item when refused. */
   async #update(
     key: string,
     nowMs: number,
     changes: { set: Record<string, AttributeValue>; remove: string[] },
     condition?: string,
-  ): Promise<boolean> {
+    extraValues: Record<string, AttributeValue> = {},
+  ): Promise<undefined | { item: Record<string, AttributeValue> | undefined }> {
     const set = {
       ...changes.set,
       updated_at: { S: new Date(nowMs).toISOString() },
       expires_at: { N: String(this.#expiresAt(nowMs)) },
     };
     const names: Record<string, string> = {};
-    const values: Record<string, AttributeValue> = {};
+    const values: Record<string, AttributeValue> = { ...extraValues };
     const assignments = Object.entries(set).map(([name, value], i) => {
       names[`#a${i}`] = name;
       values[`:v${i}`] = value;
@@ -229,11 +338,14 @@ export class OutcomeStore {
           ConditionExpression: condition,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
+          ...(condition === undefined ? {} : { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const }),
         }),
       );
-      return true;
+      return undefined;
     } catch (error) {
-      if (condition !== undefined && error instanceof ConditionalCheckFailedException) return false;
+      if (condition !== undefined && error instanceof ConditionalCheckFailedException) {
+        return { item: error.Item };
+      }
       throw error;
     }
   }
@@ -251,7 +363,7 @@ export class OutcomeStore {
    * Returns false when the key is not `failed` (any more), or a corrected copy already superseded it.
    */
   async reopenForRedrive(key: string, at: { nowMs: number }): Promise<boolean> {
-    return this.#update(
+    const refused = await this.#update(
       key,
       at.nowMs,
       {
@@ -260,10 +372,11 @@ export class OutcomeStore {
           attempts: { N: '0' },
           redriven_at: { S: new Date(at.nowMs).toISOString() },
         },
-        remove: ['dead_letter_reason', 'lease_until_ms', 'next_attempt_at', 'retry_cause'],
+        remove: ['dead_letter_reason', 'lease_until_ms', 'lease_token', 'next_attempt_at', 'retry_cause'],
       },
       '#status = :failed AND attribute_not_exists(superseded_by)',
     );
+    return refused === undefined;
   }
 
   /**
@@ -271,12 +384,13 @@ export class OutcomeStore {
    * Its status is left as it was. Returns false when the table has no item for the key.
    */
   async markSuperseded(key: string, supersededBy: string, at: { nowMs: number }): Promise<boolean> {
-    return this.#update(
+    const refused = await this.#update(
       key,
       at.nowMs,
       { set: { superseded_by: { S: supersededBy } }, remove: [] },
       'attribute_exists(idempotency_key)',
     );
+    return refused === undefined;
   }
 }
 
@@ -292,6 +406,6 @@ function lastErrorAttributes(error: LastError): Record<string, AttributeValue> {
     ...(error.errorCode === undefined ? {} : { last_error_code: { S: error.errorCode } }),
     ...(error.errorMessage === undefined
       ? {}
-      : { last_error_message: { S: redactDocuments(error.errorMessage).slice(0, 1000) } }),
+      : { last_error_message: { S: cutToCodePoints(redactDocuments(error.errorMessage), 1000) } }),
   };
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_RATE_LIMIT_RESET_SECONDS } from './constants.js';
 import type { RateLimitHeaders } from './kycertClient.js';
 
 /**
@@ -8,27 +9,44 @@ import type { RateLimitHeaders } from './kycertClient.js';
  *
  * One instance per execution environment (per process locally), shared by concurrent invocations there.
  * It never sleeps: it answers how long to wait, and the caller defers the message through its visibility.
+ *
+ * Headers are checked before they are believed: a reset further ahead than `maxResetSeconds` is ignored, and a
+ * reset that moves (back too), or a Remaining that rises by more than half the limit, starts a new window. One bad answer (a
+ * reset in milliseconds, a proxy's daily quota) then cannot hold every message back for the life of the
+ * environment.
  */
 export class RateLimitGovernor {
   readonly #thresholdRatio: number;
+  readonly #maxResetMs: number;
   #limit = 0;
   #remaining = 0;
   #resetAtMs = 0;
   #nextSlotAtMs = 0;
 
-  /** @param thresholdRatio share of the limit under which calls are paced. @default 0.15 */
-  constructor(thresholdRatio = 0.15) {
+  /**
+   * @param thresholdRatio share of the limit under which calls are paced. @default 0.15
+   * @param maxResetSeconds the furthest ahead a believable reset is. @default 3600 s
+   */
+  constructor(thresholdRatio = 0.15, maxResetSeconds = DEFAULT_MAX_RATE_LIMIT_RESET_SECONDS) {
     this.#thresholdRatio = thresholdRatio;
+    this.#maxResetMs = maxResetSeconds * 1000;
   }
 
-  observe(headers: RateLimitHeaders): void {
+  /** @param nowMs when the answer arrived; without it, a reset cannot be checked against the clock. */
+  observe(headers: RateLimitHeaders, nowMs?: number): void {
     const resetAtMs = headers.resetAtEpochSeconds * 1000;
-    if (resetAtMs > this.#resetAtMs) {
+    if (nowMs !== undefined && resetAtMs - nowMs > this.#maxResetMs) return; // not believable: ignored
+    const newWindow =
+      resetAtMs !== this.#resetAtMs ||
+      // Same reset, yet more than half the limit back: a refill, not an answer arriving late (answers to
+      // concurrent calls differ by the few calls in flight).
+      headers.remaining - this.#remaining > headers.limit / 2;
+    if (newWindow) {
       this.#limit = headers.limit;
       this.#remaining = headers.remaining;
       this.#resetAtMs = resetAtMs;
       this.#nextSlotAtMs = 0;
-    } else if (resetAtMs === this.#resetAtMs) {
+    } else {
       // Answers to concurrent calls arrive out of order: keep the most pessimistic view of this window.
       this.#remaining = Math.min(this.#remaining, headers.remaining);
     }
@@ -36,10 +54,12 @@ export class RateLimitGovernor {
 
   /**
    * Reserves a call at `nowMs`. Returns 0 when it may be sent now (the budget is decremented, so calls in
-   * flight count before their answers arrive), or the milliseconds to wait before asking again.
+   * flight count before their answers arrive), or the milliseconds to wait before asking again, never more
+   * than `maxResetSeconds`.
    */
   reserve(nowMs: number): number {
     if (this.#limit === 0 || nowMs >= this.#resetAtMs) return 0; // nothing known about the current window
+    if (this.#resetAtMs - nowMs > this.#maxResetMs) return 0; // a window observed without a clock check
     if (this.#remaining > this.#limit * this.#thresholdRatio) {
       this.#remaining -= 1;
       return 0;

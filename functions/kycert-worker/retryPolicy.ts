@@ -1,4 +1,4 @@
-import { KYCERT_DEFAULT_RETRY_AFTER_SECONDS, SQS_MAX_VISIBILITY_SECONDS } from './constants.js';
+import { DEFAULT_MAX_RATE_LIMIT_RESET_SECONDS, KYCERT_DEFAULT_RETRY_AFTER_SECONDS } from './constants.js';
 import type { KycertResult } from './kycertClient.js';
 import { parseRetryAfter } from './parseRetryAfter.js';
 
@@ -8,7 +8,14 @@ import { parseRetryAfter } from './parseRetryAfter.js';
  */
 export type Decision =
   | { action: 'succeed'; runId: string; replayed: boolean }
-  | { action: 'retry'; cause: RetryCause; delaySeconds: number }
+  | {
+      action: 'retry';
+      cause: RetryCause;
+      /** Wanted delay; the one visibility function (deliveryVisibility.ts) applies SQS's 12 h ceiling. */
+      delaySeconds: number;
+      /** Something in kycert's answer that was not usable as sent, worth a log line. */
+      note?: string;
+    }
   | { action: 'deadLetter'; reason: DeadLetterReason; code?: string; detail: string };
 
 export const RetryCause = {
@@ -26,6 +33,12 @@ export const DeadLetterReason = {
   unexpectedResponse: 'unexpected_response',
   retriesExhausted: 'retries_exhausted',
   idempotencyWindowExpired: 'idempotency_window_expired',
+  /** A 429 on the key's first POST asked for a wait past the key's window: no run exists under the key. */
+  rateLimitedPastKeyWindow: 'rate_limited_past_key_window',
+  /** Another copy of the key held its lease on this copy's last receive before the redrive policy. */
+  leaseHeldOnLastReceive: 'lease_held_on_last_receive',
+  /** A copy of a key that already failed: the original reason follows (`key_already_failed:<reason>`). */
+  keyAlreadyFailed: 'key_already_failed',
 } as const;
 export type DeadLetterReason = (typeof DeadLetterReason)[keyof typeof DeadLetterReason];
 
@@ -38,6 +51,12 @@ export interface RetryPolicyOptions {
   backoffMaxSeconds: number;
   /** No POST later than this after the key's first attempt (kycert forgets keys after 24 h). */
   idempotencyWindowSeconds: number;
+  /**
+   * An `X-RateLimit-Reset` further ahead than this is not believed (a header in milliseconds, a proxy's daily
+   * quota, a clock glitch). kycert's docs give a per-minute limit, so its resets are seconds away.
+   * @default 3600 s
+   */
+  maxRateLimitResetSeconds?: number;
 }
 
 export interface AttemptContext {
@@ -46,8 +65,6 @@ export interface AttemptContext {
   /** SQS `ApproximateReceiveCount` of this delivery. */
   receiveCount: number;
   firstAttemptAtMs: number;
-  /** When this delivery was received: SQS caps a visibility timeout at 12 h from then. */
-  receivedAtMs: number;
   nowMs: number;
   /** A draw in [0, 1) for jitter, passed in so that the policy stays pure. */
   random: number;
@@ -74,6 +91,7 @@ export function decide(result: KycertResult, ctx: AttemptContext, options: Retry
   // 1. Eligibility: answers that end the story, then the ones worth another try.
   let cause: RetryCause;
   let delaySeconds: number;
+  let note: string | undefined;
   if (result.kind === 'networkError') {
     cause = 'network_error'; // the run may or may not exist: only the same key may find out
     delaySeconds = backoffSeconds(ctx.attempt, ctx.random, options);
@@ -84,9 +102,7 @@ export function decide(result: KycertResult, ctx: AttemptContext, options: Retry
     }
     if (status === 429) {
       cause = 'rate_limited';
-      const retryAfterSeconds =
-        parseRetryAfter(result.retryAfter, ctx.nowMs) ?? KYCERT_DEFAULT_RETRY_AFTER_SECONDS;
-      delaySeconds = retryAfterSeconds + Math.floor(ctx.random * (Math.ceil(retryAfterSeconds / 10) + 1));
+      ({ delaySeconds, note } = rateLimitedDelay(result, ctx, options));
     } else if (status === 409) {
       cause = 'in_progress';
       delaySeconds = backoffSeconds(ctx.attempt, ctx.random, options);
@@ -101,19 +117,75 @@ export function decide(result: KycertResult, ctx: AttemptContext, options: Retry
       return deadLetter('unexpectedResponse', describe(result), `http_${status}`);
     }
   }
-  // 2. Bounds: the attempt budget, the key's window, SQS's visibility ceiling.
-  if (ctx.attempt >= options.maxAttempts || ctx.receiveCount >= options.maxReceiveCount) {
+  // 2. Bounds: the attempt budget, the receive budget, the key's window.
+  if (ctx.attempt >= options.maxAttempts || isLastReceive(ctx.receiveCount, options)) {
     return deadLetter('retriesExhausted', `after ${ctx.attempt} attempts; last: ${describe(result)}`);
   }
   if (ctx.nowMs + delaySeconds * 1000 - ctx.firstAttemptAtMs > options.idempotencyWindowSeconds * 1000) {
-    return deadLetter(
-      'idempotencyWindowExpired',
-      `next attempt would fall outside the key's window; last: ${describe(result)}`,
-    );
+    // A 429 on the first POST proves that no run exists under the key: the window matters only for the
+    // duplicate it would guard against, so say which case this is.
+    return cause === 'rate_limited' && ctx.attempt === 1
+      ? deadLetter(
+          'rateLimitedPastKeyWindow',
+          `kycert asked to wait ${delaySeconds} s, past the key's window; no run was created: ${describe(result)}`,
+        )
+      : deadLetter(
+          'idempotencyWindowExpired',
+          `next attempt would fall outside the key's window; last: ${describe(result)}`,
+        );
   }
-  const elapsedSinceReceiveSeconds = Math.ceil((ctx.nowMs - ctx.receivedAtMs) / 1000);
-  const ceilingSeconds = Math.max(0, SQS_MAX_VISIBILITY_SECONDS - elapsedSinceReceiveSeconds);
-  return { action: 'retry', cause, delaySeconds: Math.min(Math.max(0, delaySeconds), ceilingSeconds) };
+  return note === undefined
+    ? { action: 'retry', cause, delaySeconds }
+    : { action: 'retry', cause, delaySeconds, note };
+}
+
+/**
+ * The last receive the worker sees before the redrive policy may act. `ApproximateReceiveCount` is approximate,
+ * so one receive of margin: from here on a message is settled (sent, acknowledged or dead-lettered with a
+ * reason), never deferred again.
+ */
+export function isLastReceive(
+  receiveCount: number,
+  options: Pick<RetryPolicyOptions, 'maxReceiveCount'>,
+): boolean {
+  return receiveCount >= options.maxReceiveCount - 1;
+}
+
+/**
+ * After a 429: at least `max(Retry-After, X-RateLimit-Reset − now, 1 s)` (the reset when the window's budget is
+ * spent: `X-RateLimit-Remaining: 0`), plus up to 10 % jitter so that the
+ * messages that met the limit together do not all come back together. kycert's default (60 s) applies when
+ * neither header says anything usable. A `Retry-After: 0`, or a date or reset already past (kycert's clock a
+ * little behind ours), says "the window turns now": it gets the 1 s floor, never a visibility of 0, which would
+ * hand the message straight back to POST again inside the same window.
+ */
+export function rateLimitedDelay(
+  result: Extract<KycertResult, { kind: 'response' }>,
+  ctx: Pick<AttemptContext, 'nowMs' | 'random'>,
+  options: Pick<RetryPolicyOptions, 'maxRateLimitResetSeconds'>,
+): { delaySeconds: number; note?: string } {
+  const notes: string[] = [];
+  const retryAfterSeconds = parseRetryAfter(result.retryAfter, ctx.nowMs);
+  if (result.retryAfter !== undefined && retryAfterSeconds === undefined) {
+    notes.push(`unreadable Retry-After ${JSON.stringify(result.retryAfter.slice(0, 64))}`);
+  }
+  let resetInSeconds: number | undefined;
+  // The reset matters when the window is spent. A 429 with budget left in the window is another limit (a
+  // burst or concurrency cap, a proxy's): then Retry-After alone says when. Assumption; kycert's docs are silent.
+  if (result.rateLimit !== undefined && result.rateLimit.remaining <= 0) {
+    const seconds = Math.ceil(result.rateLimit.resetAtEpochSeconds - ctx.nowMs / 1000);
+    const bound = options.maxRateLimitResetSeconds ?? DEFAULT_MAX_RATE_LIMIT_RESET_SECONDS;
+    if (seconds > bound) notes.push(`X-RateLimit-Reset ${seconds} s ahead, beyond ${bound} s: ignored`);
+    else resetInSeconds = seconds;
+  }
+  const toldSeconds = [retryAfterSeconds, resetInSeconds].filter((s) => s !== undefined);
+  if (toldSeconds.length === 0 && notes.length > 0) {
+    notes.push(`kycert's default ${KYCERT_DEFAULT_RETRY_AFTER_SECONDS} s applied`);
+  }
+  const baseSeconds =
+    toldSeconds.length === 0 ? KYCERT_DEFAULT_RETRY_AFTER_SECONDS : Math.max(1, ...toldSeconds);
+  const delaySeconds = baseSeconds + Math.floor(ctx.random * (Math.ceil(baseSeconds / 10) + 1));
+  return notes.length === 0 ? { delaySeconds } : { delaySeconds, note: notes.join('; ') };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { checkDocument, normaliseDocument, type SubjectType } from './brazilianDocument.js';
+import { checkDocument, normaliseDocument, redactDocuments, type SubjectType } from './brazilianDocument.js';
+import { quoteForHumans } from './sqsText.js';
 
 /**
  * The message other services put on the queue: our public API, schema version 1. It mirrors kycert's own
@@ -115,7 +116,7 @@ export type ParseResult =
 
 export function parseRunRequestMessage(body: string): ParseResult {
   if (Buffer.byteLength(body, 'utf8') > MAX_MESSAGE_BYTES) {
-    return invalid('body', 'too_large', `body exceeds ${MAX_MESSAGE_BYTES} bytes`, undefined);
+    return invalid('body', 'too_large', `the body is larger than ${MAX_MESSAGE_BYTES} bytes`, undefined);
   }
   let json: unknown;
   try {
@@ -128,15 +129,26 @@ export function parseRunRequestMessage(body: string): ParseResult {
     return invalid(
       'body',
       'not_an_object',
-      `expected a JSON object, got ${Array.isArray(json) ? 'array' : typeof json}`,
+      `the body must be a JSON object, not ${json === null ? 'null' : Array.isArray(json) ? 'an array' : `a ${typeof json}`}`,
       undefined,
+    );
+  }
+  const object = json as Record<string, unknown>;
+  const reservedKey = reservedMetadataKey(object.metadata);
+  if (reservedKey !== undefined) {
+    // JSON.parse keeps "__proto__" as an own key, but a record built from it would turn it into a prototype
+    // and drop it silently: refuse it rather than send kycert other metadata than the producer wrote.
+    return invalid(
+      'metadata',
+      'reserved_key',
+      `metadata key ${JSON.stringify(reservedKey)} is reserved; use another key`,
+      object,
     );
   }
   const parsed = RunRequestMessageSchema.safeParse(json);
   if (!parsed.success) {
-    const [issue] = parsed.error.issues;
-    const { field, code } = describeIssue(issue as z.core.$ZodIssue, json as Record<string, unknown>);
-    return invalid(field, code, issue?.message ?? code, json as Record<string, unknown>);
+    const { field, code, detail } = describeIssue(parsed.error.issues[0], object);
+    return invalid(field, code, detail, object);
   }
   const m = parsed.data;
   return {
@@ -180,7 +192,7 @@ export function kycertRequestBody(request: RunRequest): string {
 }
 
 function invalid(
-  field: string,
+  field: InvalidField,
   code: string,
   detail: string,
   json: Record<string, unknown> | undefined,
@@ -199,43 +211,157 @@ function invalid(
   return {
     ok: false,
     reason: `invalid_message:${field}:${code}`,
-    detail,
+    // The producer's own words (a field name, a value) may hold a CPF: the detail never carries one.
+    detail: redactDocuments(detail),
     idempotencyKey,
     externalId,
     templateId,
   };
 }
 
+/**
+ * The schema's own field names: the only words a reason is built from. A producer's field name is its text,
+ * not ours (it may hold a CPF, a control character, anything), so it only ever appears in `detail`, quoted.
+ */
+const FIELDS = [
+  'body',
+  'schema_version',
+  'template_id',
+  'subject',
+  'subject.type',
+  'subject.doc',
+  'external_id',
+  'metadata',
+  'idempotency_key',
+] as const;
+type InvalidField = (typeof FIELDS)[number];
+
+/** What each field accepts, in words, for the detail of a message that broke the rule. */
+const RULES: Record<InvalidField, string> = {
+  body: 'a JSON object with the fields schema_version, template_id, subject, external_id, metadata, idempotency_key',
+  schema_version: 'schema_version must be 1 (or absent)',
+  template_id: 'template_id must be 1 to 128 characters of A-Z a-z 0-9 _ . : -',
+  subject: 'subject must be an object {"type": "pf" | "pj", "doc": "<CPF or CNPJ>"}',
+  'subject.type': 'subject.type must be "pf" (a person, CPF) or "pj" (a company, CNPJ)',
+  'subject.doc': 'subject.doc must be a CPF (11 digits) or a CNPJ (14 characters), punctuation allowed',
+  external_id: 'external_id must be 1 to 128 characters, without control characters',
+  metadata:
+    'metadata must be an object of at most 10 keys (1 to 40 characters) with string values of at most 500 characters, without control characters',
+  idempotency_key: 'idempotency_key must be 8 to 255 visible ASCII characters (! to ~, no spaces)',
+};
+
+const RESERVED_METADATA_KEYS = ['__proto__', 'constructor', 'prototype'];
+
+function reservedMetadataKey(metadata: unknown): string | undefined {
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return undefined;
+  return RESERVED_METADATA_KEYS.find((key) => Object.hasOwn(metadata, key));
+}
+
+/** The schema field an issue is about: the longest known prefix of its path. */
+function fieldOf(path: readonly PropertyKey[]): InvalidField {
+  for (let length = path.length; length > 0; length--) {
+    const name = path.slice(0, length).join('.');
+    if ((FIELDS as readonly string[]).includes(name)) return name as InvalidField;
+  }
+  return 'body';
+}
+
 function describeIssue(
   issue: z.core.$ZodIssue | undefined,
   json: Record<string, unknown>,
-): { field: string; code: string } {
-  if (issue === undefined) return { field: 'body', code: 'invalid' };
-  const field = issue.path.length === 0 ? 'body' : issue.path.join('.');
+): { field: InvalidField; code: string; detail: string } {
+  if (issue === undefined) return { field: 'body', code: 'invalid', detail: RULES.body };
+  const field = fieldOf(issue.path);
+  const rule = RULES[field];
+  // A metadata entry: the producer's key is path[1]; it is named in the detail only, quoted.
+  const metadataKey =
+    field === 'metadata' && issue.path.length > 1 ? quoteForHumans(String(issue.path[1])) : undefined;
+  const value = valueAt(json, issue.path);
   switch (issue.code) {
-    case 'unrecognized_keys':
-      return { field: [...issue.path, issue.keys[0]].join('.'), code: 'unknown_field' };
+    case 'unrecognized_keys': {
+      const key = quoteForHumans(String(issue.keys[0]));
+      const where = field === 'body' ? '' : ` in ${field}`;
+      return { field, code: 'unknown_field', detail: `unknown field ${key}${where}; ${rule}` };
+    }
+    case 'invalid_key': {
+      // A metadata key that breaks the key rule: too long, empty, control characters.
+      const inner = issue.issues[0];
+      const code =
+        inner?.code === 'too_big'
+          ? 'key_too_long'
+          : inner?.code === 'too_small'
+            ? 'key_empty'
+            : 'key_invalid_characters';
+      return { field, code, detail: `metadata key ${metadataKey ?? ''} is not allowed; ${rule}` };
+    }
     case 'invalid_type':
-      return { field, code: valueAt(json, issue.path) === undefined ? 'missing' : 'wrong_type' };
+      if (metadataKey !== undefined) {
+        return {
+          field,
+          code: 'value_wrong_type',
+          detail: `metadata value of ${metadataKey} must be a string`,
+        };
+      }
+      return value === undefined
+        ? { field, code: 'missing', detail: `${field} is required; ${rule}` }
+        : { field, code: 'wrong_type', detail: `${field} must be ${article(issue.expected)}; ${rule}` };
     case 'too_small':
-      return { field, code: issue.minimum === 1 && issue.origin === 'string' ? 'empty' : 'too_short' };
+      return {
+        field,
+        code: issue.minimum === 1 && issue.origin === 'string' ? 'empty' : 'too_short',
+        detail: `${field} is too short; ${rule}`,
+      };
     case 'too_big':
-      return { field, code: 'too_long' };
+      return metadataKey === undefined
+        ? { field, code: 'too_long', detail: `${field} is too long; ${rule}` }
+        : { field, code: 'value_too_long', detail: `metadata value of ${metadataKey} is too long; ${rule}` };
     case 'invalid_format':
-      return { field, code: 'invalid_characters' };
+      return {
+        field,
+        code: 'invalid_characters',
+        detail: `${field} has characters it may not hold; ${rule}`,
+      };
     case 'invalid_value':
-      return { field, code: 'unsupported_value' };
-    case 'custom':
-      return { field, code: String(issue.params?.code ?? 'invalid') };
+      // An enum or a literal: absent is "missing", as for any other required field.
+      return value === undefined
+        ? { field, code: 'missing', detail: `${field} is required; ${rule}` }
+        : { field, code: 'unsupported_value', detail: `${field} has an unsupported value; ${rule}` };
+    case 'custom': {
+      const code = String(issue.params?.code ?? 'invalid');
+      if (metadataKey !== undefined && code === 'invalid_characters') {
+        return {
+          field,
+          code: 'value_invalid_characters',
+          detail: `metadata value of ${metadataKey} holds control characters or lone surrogates; ${rule}`,
+        };
+      }
+      return { field, code, detail: CUSTOM_DETAILS[code] ?? `${field} is not valid; ${rule}` };
+    }
     default:
-      return { field, code: issue.code };
+      return { field, code: issue.code, detail: `${field} is not valid; ${rule}` };
   }
 }
 
-function valueAt(json: unknown, path: PropertyKey[]): unknown {
+/** The schema's own refinements (params.code), in words. */
+const CUSTOM_DETAILS: Record<string, string> = {
+  invalid_characters: 'control characters and lone surrogates are not allowed',
+  too_many_keys: RULES.metadata,
+  missing_key_and_external_id: 'set idempotency_key, or external_id so that the key can be derived',
+  invalid_check_digits: 'subject.doc: the check digits are wrong (a mistyped number?)',
+  invalid_length: 'subject.doc: a CPF has 11 digits and a CNPJ 14 characters (is subject.type right?)',
+  repeated_digits: 'subject.doc: a number of one repeated digit is never issued',
+};
+
+function article(expected: string): string {
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+function valueAt(json: unknown, path: readonly PropertyKey[]): unknown {
   return path.reduce<unknown>(
     (node, key) =>
-      typeof node === 'object' && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined,
+      typeof node === 'object' && node !== null && Object.hasOwn(node, key)
+        ? (node as Record<PropertyKey, unknown>)[key]
+        : undefined,
     json,
   );
 }

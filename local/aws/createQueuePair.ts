@@ -21,6 +21,13 @@ export interface QueuePair {
  */
 const DEAD_LETTER_RETENTION_SECONDS = 1_209_600;
 
+/**
+ * As deployed (lib/runQueues.ts): the main queue takes at most 64 KiB, far below the DLQ's 1 MiB (SQS's
+ * default), so that any body it accepted still fits the DLQ with the reason attributes beside it. The
+ * message schema refuses anything over 16 KiB anyway.
+ */
+export const MAIN_QUEUE_MAXIMUM_MESSAGE_BYTES = 64 * 1024;
+
 /** The main queue and its DLQ; the DLQ comes first because the redrive policy names its ARN. */
 export async function createQueuePair(sqs: SQSClient, options: QueuePairOptions): Promise<QueuePair> {
   const deadLetter = await createQueue(sqs, options.deadLetterQueueName, {
@@ -28,6 +35,7 @@ export async function createQueuePair(sqs: SQSClient, options: QueuePairOptions)
   });
   const main = await createQueue(sqs, options.queueName, {
     VisibilityTimeout: String(options.visibilityTimeoutSeconds),
+    MaximumMessageSize: String(MAIN_QUEUE_MAXIMUM_MESSAGE_BYTES),
     RedrivePolicy: JSON.stringify({
       deadLetterTargetArn: deadLetter.arn,
       maxReceiveCount: options.maxReceiveCount,

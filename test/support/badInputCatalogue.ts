@@ -1,4 +1,5 @@
 import { MAX_MESSAGE_BYTES } from '../../functions/kycert-worker/runRequestMessage.js';
+import { MAIN_QUEUE_MAXIMUM_MESSAGE_BYTES } from '../../local/aws/createQueuePair.js';
 import { cpfFromNumber } from './faultMessages.js';
 
 /**
@@ -102,7 +103,7 @@ export const BAD_INPUT_CATALOGUE: readonly BadInputCase[] = [
   {
     name: 'metadata value a number',
     body: withFields({ metadata: { n: 1 } }),
-    reason: 'invalid_message:metadata.n:wrong_type',
+    reason: 'invalid_message:metadata:value_wrong_type',
   },
   // Empty strings and lengths
   {
@@ -138,7 +139,7 @@ export const BAD_INPUT_CATALOGUE: readonly BadInputCase[] = [
   {
     name: 'metadata value too long',
     body: withFields({ metadata: { note: 'x'.repeat(501) } }),
-    reason: 'invalid_message:metadata.note:too_long',
+    reason: 'invalid_message:metadata:value_too_long',
   },
   {
     name: 'metadata with 11 keys',
@@ -234,17 +235,73 @@ export const BAD_INPUT_CATALOGUE: readonly BadInputCase[] = [
   {
     name: 'an unknown field',
     body: withFields({ priority: 'high' }),
-    reason: 'invalid_message:priority:unknown_field',
+    reason: 'invalid_message:body:unknown_field',
   },
   {
     name: 'a camel-cased field',
     body: (id) => without('external_id', { externalId: `bad-${id}`, idempotency_key: `bad-key-${id}` })(id),
-    reason: 'invalid_message:externalId:unknown_field',
+    reason: 'invalid_message:body:unknown_field',
   },
   {
     name: 'an unknown subject field',
     body: withFields({ subject: { type: 'pf', doc: CPF, name: 'Ana' } }),
-    reason: 'invalid_message:subject.name:unknown_field',
+    reason: 'invalid_message:subject:unknown_field',
+  },
+  // A producer's field names are its text: the reason is built from the schema's names only, so that no
+  // character SQS refuses in an attribute, and no document, gets into it.
+  {
+    name: 'an unknown field with a control character in its name',
+    body: withFields({ 'note\u0001': 1 }),
+    reason: 'invalid_message:body:unknown_field',
+  },
+  {
+    name: 'an unknown field named by a lone surrogate',
+    body: withFields({ '\ud800': 1 }),
+    reason: 'invalid_message:body:unknown_field',
+  },
+  {
+    name: 'an unknown field named like a CPF',
+    body: withFields({ '529.982.247-25': true }),
+    reason: 'invalid_message:body:unknown_field',
+  },
+  {
+    name: 'a field "__proto__" (an own key, as JSON.parse keeps it)',
+    body: (id) => `${JSON.stringify(valid(id)).slice(0, -1)},"__proto__":{"x":1}}`,
+    reason: 'invalid_message:body:unknown_field',
+  },
+  {
+    name: 'a metadata key with a control character',
+    body: withFields({ metadata: { 'tag\u0007': 'x' } }),
+    reason: 'invalid_message:metadata:key_invalid_characters',
+  },
+  {
+    name: 'a metadata key of 41 characters',
+    body: withFields({ metadata: { ['k'.repeat(41)]: 'x' } }),
+    reason: 'invalid_message:metadata:key_too_long',
+  },
+  {
+    name: 'a metadata value with a lone surrogate',
+    body: withFields({ metadata: { tag: 'a\udc00b' } }),
+    reason: 'invalid_message:metadata:value_invalid_characters',
+  },
+  {
+    name: 'metadata key "__proto__"',
+    body: (id) => JSON.stringify(valid(id)).replace(/}$/, ',"metadata":{"__proto__":"campaign-7"}}'),
+    reason: 'invalid_message:metadata:reserved_key',
+  },
+  {
+    name: 'metadata key "constructor"',
+    body: withFields({ metadata: { constructor: 'x' } }),
+    reason: 'invalid_message:metadata:reserved_key',
+  },
+  // The body as large as the main queue takes: it must still fit the DLQ with the reason beside it.
+  {
+    name: 'a body at the main queue’s size limit',
+    body: (id) => {
+      const prefix = `{"template_id":"tpl_onboarding_pf","note":"${id}`;
+      return `${prefix}${'x'.repeat(MAIN_QUEUE_MAXIMUM_MESSAGE_BYTES - Buffer.byteLength(prefix) - 2)}"}`;
+    },
+    reason: 'invalid_message:body:too_large',
   },
 ];
 

@@ -18,6 +18,11 @@ export const Invariant = {
   failedNotInDlq: 'failed_not_in_dlq',
   /** A DLQ message without the worker's reason (moved by the redrive policy), or whose body was never sent. */
   dlqWithoutReason: 'dlq_without_reason',
+  /**
+   * A DLQ reason that is not one the worker gives (decision table, README): empty, not of the form
+   * `code[:detail…]` in the schema's and the worker's own words, or with a character SQS would refuse.
+   */
+  dlqReasonMalformed: 'dlq_reason_malformed',
   dlqBodyNotSent: 'dlq_body_not_sent',
   /** A DLQ copy for a key that succeeded: an operator would chase a request that went through. */
   dlqForSucceededKey: 'dlq_for_succeeded_key',
@@ -67,6 +72,13 @@ export interface RunEvidence {
 }
 
 const TERMINAL = new Set(['succeeded', 'failed']);
+const REUSED_KEY_REASON = 'invalid_message:idempotency_key:reused_with_different_body';
+/**
+ * Every reason the worker gives: a code of its decision table, then colon-separated words of its own (the
+ * schema's field names, kycert's error codes). Nothing a producer wrote, nothing SQS would refuse.
+ */
+const WORKER_REASON =
+  /^(invalid_message|kycert_rejected|kycert_unauthorized|unexpected_response|retries_exhausted|idempotency_window_expired|rate_limited_past_key_window|lease_held_on_last_receive|key_already_failed|kycert_account_blocked)(:[A-Za-z0-9_.]+)*$/;
 const DEFAULT_WINDOW_SECONDS = 22 * 3600;
 
 /** Every broken promise of the run; an empty list means the run passed. */
@@ -111,8 +123,10 @@ export function checkInvariants(evidence: RunEvidence): InvariantViolation[] {
           key,
         );
       }
-      if ((dlqByKey.get(key) ?? []).length > 0) {
-        violation(Invariant.dlqForSucceededKey, `${dlqByKey.get(key)?.length} DLQ copies`, key);
+      // A copy refused for carrying another body under the key is another request, not this one's failure.
+      const copies = (dlqByKey.get(key) ?? []).filter((d) => d.reason !== REUSED_KEY_REASON);
+      if (copies.length > 0) {
+        violation(Invariant.dlqForSucceededKey, `${copies.length} DLQ copies`, key);
       }
     } else if (!(dlqByKey.get(key) ?? []).some((d) => d.reason === outcome.dead_letter_reason)) {
       violation(
@@ -143,6 +157,12 @@ export function checkInvariants(evidence: RunEvidence): InvariantViolation[] {
   for (const d of report.dlq) {
     if (d.reason === 'max_receive_count_exceeded') {
       violation(Invariant.dlqWithoutReason, `moved by the redrive policy: ${preview(d.body)}`, keyOf(d.body));
+    } else if (!WORKER_REASON.test(d.reason) || !(d.detail ?? '').length) {
+      violation(
+        Invariant.dlqReasonMalformed,
+        `reason ${JSON.stringify(d.reason)}, detail ${JSON.stringify(d.detail)}: ${preview(d.body)}`,
+        keyOf(d.body),
+      );
     }
     if (!sentBodies.has(d.body))
       violation(Invariant.dlqBodyNotSent, preview(d.body), d.idempotency_key ?? undefined);
