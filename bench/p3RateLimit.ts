@@ -1,5 +1,5 @@
 import { setTimeout as sleepMs } from 'node:timers/promises';
-import { maxReceiveCountFor } from '../functions/kycert-worker/constants.js';
+import { REDRIVE_MAX_RECEIVE_COUNT } from '../functions/kycert-worker/constants.js';
 import { type SandboxLogEntry, startKycertSandbox } from '../local/sandbox/index.js';
 import { benchMessages } from './benchMessages.js';
 import { type CostPerSuccess, costPerSuccess } from './p5Cost.js';
@@ -142,7 +142,7 @@ export async function measureP3RateLimit(options: P3Options): Promise<P3Result> 
         ),
         rateLimitedByReceiveCount: tally(rateLimited.map((entry) => String(entry.receiveCount))),
         rateLimitedOnLastReceives: rateLimited.filter(
-          (entry) => entry.receiveCount >= maxReceiveCountFor(MAX_ATTEMPTS) - 1,
+          (entry) => entry.receiveCount >= REDRIVE_MAX_RECEIVE_COUNT - 1,
         ).length,
         deadLetterReasons: tally(
           decisions.filter((entry) => entry.decision === 'deadLetter').map((entry) => String(entry.reason)),

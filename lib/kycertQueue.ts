@@ -10,7 +10,7 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { maxReceiveCountFor } from '../functions/kycert-worker/constants.js';
+import { REDRIVE_MAX_RECEIVE_COUNT } from '../functions/kycert-worker/constants.js';
 import { type ConsumerConcurrency, consumerConcurrencyFor } from './consumerConcurrency.js';
 import { type AlarmKey, type AlarmThresholds, KycertQueueMonitoring } from './kycertQueueMonitoring.js';
 import { OutcomeStoreTable } from './outcomeStoreTable.js';
@@ -106,7 +106,7 @@ export class KycertQueue extends Construct {
     }
 
     const queues = new RunQueues(this, 'Queues', {
-      maxReceiveCount: maxReceiveCountFor(this.settings.maxAttempts),
+      maxReceiveCount: REDRIVE_MAX_RECEIVE_COUNT,
       visibilityTimeout: Duration.seconds(
         functionTimeout.toSeconds() * VISIBILITY_TIMEOUT_PER_FUNCTION_TIMEOUT,
       ),

@@ -2,7 +2,7 @@ import { Token } from 'aws-cdk-lib';
 import {
   KYCERT_DEFAULT_BASE_URL,
   KYCERT_IDEMPOTENCY_KEY_TTL_HOURS,
-  maxReceiveCountFor,
+  REDRIVE_MAX_RECEIVE_COUNT,
 } from '../functions/kycert-worker/constants.js';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../functions/kycert-worker/metricNames.js';
 
@@ -126,7 +126,7 @@ export function workerEnvironment(
     QUEUE_URL: resources.queueUrl,
     DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
     MAX_ATTEMPTS: String(settings.maxAttempts),
-    MAX_RECEIVE_COUNT: String(maxReceiveCountFor(settings.maxAttempts)),
+    MAX_RECEIVE_COUNT: String(REDRIVE_MAX_RECEIVE_COUNT),
     BACKOFF_BASE_SECONDS: String(settings.backoffBaseSeconds),
     BACKOFF_MAX_SECONDS: String(settings.backoffMaxSeconds),
     IDEMPOTENCY_WINDOW_HOURS: String(settings.idempotencyWindowHours),

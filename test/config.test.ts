@@ -27,7 +27,8 @@ describe('loadConfig', () => {
       queueUrl: QUEUE_URL,
       deadLetterQueueUrl: DEAD_LETTER_QUEUE_URL,
       maxAttempts: 12,
-      maxReceiveCount: 15,
+      maxReceiveCount: 500,
+      queueRetentionSeconds: 345_600,
       backoffBaseSeconds: 1,
       backoffMaxSeconds: 900,
       idempotencyWindowSeconds: 22 * 3600,
@@ -37,6 +38,14 @@ describe('loadConfig', () => {
       throttleThreshold: 0.15,
       maxRateLimitResetSeconds: 3600,
       queueVisibilityTimeoutSeconds: 5400,
+      rateLimit: { limitPerWindow: 60, windowSeconds: 60, headroom: 0.03 },
+      flowControl: {
+        maxInFunctionWaitMs: 1000,
+        pauseBudgetMs: 24 * 3_600_000,
+        probeBaseMs: 30_000,
+        probeMaxMs: 300_000,
+        apiKeyPattern: /^sk_(test|live)_/,
+      },
     });
   });
 
@@ -58,6 +67,15 @@ describe('loadConfig', () => {
       KYCERT_THROTTLE_THRESHOLD: '0.25',
       KYCERT_MAX_RATE_LIMIT_RESET_SECONDS: '120',
       QUEUE_VISIBILITY_TIMEOUT_SECONDS: '360',
+      QUEUE_RETENTION_SECONDS: '172800',
+      KYCERT_RATE_LIMIT_PER_MINUTE: '600',
+      KYCERT_RATE_LIMIT_WINDOW_SECONDS: '3',
+      KYCERT_RATE_HEADROOM: '0.05',
+      KYCERT_MAX_IN_FUNCTION_WAIT_MS: '300',
+      KYCERT_PAUSE_BUDGET_HOURS: '12',
+      KYCERT_PROBE_BASE_SECONDS: '1',
+      KYCERT_PROBE_MAX_SECONDS: '5',
+      KYCERT_API_KEY_PATTERN: '^sk_',
     };
 
     // Act
@@ -83,6 +101,15 @@ describe('loadConfig', () => {
       throttleThreshold: 0.25,
       maxRateLimitResetSeconds: 120,
       queueVisibilityTimeoutSeconds: 360,
+      queueRetentionSeconds: 172_800,
+      rateLimit: { limitPerWindow: 30, windowSeconds: 3, headroom: 0.05 },
+      flowControl: {
+        maxInFunctionWaitMs: 300,
+        pauseBudgetMs: 12 * 3_600_000,
+        probeBaseMs: 1_000,
+        probeMaxMs: 5_000,
+        apiKeyPattern: /^sk_/,
+      },
     });
   });
 
@@ -113,20 +140,27 @@ describe('loadConfig', () => {
     expect(config.apiKey).toEqual({ kind: 'env', value: 'sk_test_local' });
   });
 
-  it.each([
-    ['5', 8],
-    ['1', 4],
-    ['12', 15],
-  ])(
-    'derives MAX_RECEIVE_COUNT from MAX_ATTEMPTS=%s as %i (3 receives of headroom)',
-    (maxAttempts, expected) => {
-      // Act
-      const config = loadConfig({ ...requiredEnv(), MAX_ATTEMPTS: maxAttempts });
+  it('the redrive maxReceiveCount defaults to 500, the safety net far above what the worker reaches', () => {
+    expect(loadConfig(requiredEnv()).maxReceiveCount).toBe(500);
+  });
 
-      // Assess
-      expect(config.maxReceiveCount).toBe(expected);
-    },
-  );
+  it.each([
+    [
+      { BACKOFF_BASE_SECONDS: '10', BACKOFF_MAX_SECONDS: '5' },
+      'BACKOFF_BASE_SECONDS: must not be greater than BACKOFF_MAX_SECONDS',
+    ],
+    [
+      { KYCERT_PROBE_BASE_SECONDS: '60', KYCERT_PROBE_MAX_SECONDS: '30' },
+      'KYCERT_PROBE_BASE_SECONDS: must not be greater than KYCERT_PROBE_MAX_SECONDS',
+    ],
+    [
+      { KYCERT_PAUSE_BUDGET_HOURS: '72', QUEUE_RETENTION_SECONDS: '86400' },
+      'KYCERT_PAUSE_BUDGET_HOURS: must stay below the queue retention',
+    ],
+    [{ KYCERT_API_KEY_PATTERN: '(' }, 'KYCERT_API_KEY_PATTERN: must be a valid regular expression'],
+  ])('refuses %o, naming the setting and the rule', (bad, message) => {
+    expect(() => loadConfig({ ...requiredEnv(), ...bad })).toThrow(message);
+  });
 
   it('names OUTCOME_TABLE_NAME when it is missing', () => {
     // Prepare

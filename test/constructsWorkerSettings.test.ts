@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../functions/kycert-worker/config.js';
-import { maxReceiveCountFor } from '../functions/kycert-worker/constants.js';
 import {
   DEFAULT_WORKER_SETTINGS,
   resolveWorkerSettings,
@@ -40,7 +39,7 @@ describe('workerEnvironment', () => {
     const config = loadConfig(workerEnvironment(settings, resources));
     expect(config).toMatchObject({
       maxAttempts: 4,
-      maxReceiveCount: maxReceiveCountFor(4),
+      maxReceiveCount: 500,
       backoffMaxSeconds: 120,
       idempotencyWindowSeconds: 6 * 3600,
       kycertApiVersion: '2026-01-01',

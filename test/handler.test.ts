@@ -40,7 +40,9 @@ const RANDOM = 0.5;
 const REMAINING_MS = 60_000;
 const LEASE_UNTIL_MS = NOW_MS + REMAINING_MS;
 const EXPIRES_AT = NOW_MS / 1000 + 30 * 86_400;
-const MAX_ATTEMPTS = 5; // so the redrive maxReceiveCount is 8
+const MAX_ATTEMPTS = 5;
+/** Small, so that the last-receive rules are reached in a few deliveries (500 as deployed). */
+const MAX_RECEIVE_COUNT = 8;
 
 const TABLE = 'kycert-outcomes';
 const QUEUE_URL = 'https://sqs.sa-east-1.amazonaws.com/123456789012/kycert-requests';
@@ -64,6 +66,7 @@ function workerDeps(overrides: Partial<WorkerDeps> = {}): WorkerDeps {
     QUEUE_URL,
     DEAD_LETTER_QUEUE_URL: DLQ_URL,
     MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+    MAX_RECEIVE_COUNT: String(MAX_RECEIVE_COUNT),
     HTTP_CONNECT_TIMEOUT_MS: '1000',
     HTTP_TIMEOUT_MS: '5000',
   });
@@ -72,6 +75,9 @@ function workerDeps(overrides: Partial<WorkerDeps> = {}): WorkerDeps {
     metrics: new Metrics({ namespace: 'KycertQueueTest', serviceName: 'test' }),
     nowMs: () => NOW_MS,
     random: () => RANDOM,
+    // One record's path at a time; the shared schedule and breaker have tests of their own, against dynalite
+    // (sharedFlowControl.test.ts) and end to end (the fault suite).
+    flowControl: undefined,
     ...overrides,
   });
   clients.push(built.kycert as KycertClient);
@@ -155,10 +161,10 @@ function beginWrite(
       lease_message_id: messageId,
       body_sha256: bodySha256,
     },
-    remove: ['next_attempt_at', 'dead_letter_reason'],
+    remove: ['next_attempt_at', 'dead_letter_reason', 'reserved_slot_ms'],
     add: { attempts: 1 },
     condition:
-      "(attribute_not_exists(idempotency_key) OR (status = 'failed' AND begins_with(dead_letter_reason, 'invalid_message')) OR " +
+      "(attribute_not_exists(idempotency_key) OR attribute_not_exists(status) OR (status = 'failed' AND begins_with(dead_letter_reason, 'invalid_message')) OR " +
       `((status = 'in_progress' OR status = 'retry_scheduled') AND (attribute_not_exists(lease_until_ms) OR lease_until_ms < ${NOW_MS}))) ` +
       `AND (attribute_not_exists(body_sha256) OR body_sha256 = '${bodySha256}')`,
   };
@@ -504,18 +510,6 @@ describe('rejected by kycert', () => {
       'kycert_rejected:invalid_template',
       'HTTP 400 invalid_template: Unknown template',
     ],
-    [
-      402,
-      kycertError(402, 'insufficient_credits', 'Not enough credits'),
-      'kycert_rejected:insufficient_credits',
-      'HTTP 402 insufficient_credits: Not enough credits',
-    ],
-    [
-      403,
-      kycertError(403, 'missing_scope', 'Key lacks runs:write'),
-      'kycert_rejected:missing_scope',
-      'HTTP 403 missing_scope: Key lacks runs:write',
-    ],
     [404, { status: 404 }, 'kycert_rejected:http_404', 'HTTP 404'],
   ])(
     '%i: dead-letters the original body with its reason, records the failure, calls kycert once',
@@ -589,36 +583,54 @@ describe('authentication', () => {
     expect(publishedMetricNames()).toContain('AuthenticationFailures');
   });
 
-  it('401 again after the refresh: dead-letters as kycert_unauthorized', async () => {
+  it.each([
+    ['401 again after the refresh (a revoked key)', 401, 'invalid_api_key', 'API key revoked'],
+    ['402 (out of credits)', 402, 'insufficient_credits', 'Not enough credits'],
+    ['403 (a missing scope)', 403, 'missing_scope', 'Key lacks runs:write'],
+  ])(
+    '%s: not the message’s fault — it waits, its attempt given back, and is never dead-lettered',
+    async (_, httpStatus, errorCode, errorMessage) => {
+      // Prepare
+      deps = workerDeps({ kycert: kycertClientWithRotatingKey('sk_test_revoked', 'sk_test_also_revoked') });
+      kycert.script(() => kycertError(httpStatus, errorCode, errorMessage));
+      const record = sqsRecordFactory({ body: runRequestBody() });
+
+      // Act
+      const response = await handle(record);
+
+      // Assess: without the shared breaker, 30 s × (1 + random / 2) = 37.5 s, rounded up
+      expect(response).toEqual(failures(record));
+      expect(sqs).not.toReceiveCommand(SendMessageCommand);
+      expect(sqs).toReceiveCommandExactlyOnceWith(
+        ChangeMessageVisibilityCommand,
+        visibilityChange(record, 38),
+      );
+      expect(writes()).toEqual([
+        beginWrite(),
+        {
+          ...retryWrite({ cause: 'account_blocked', delaySeconds: 38, httpStatus, errorCode, errorMessage }),
+          add: { attempts: -1 },
+        },
+      ]);
+      expect(publishedMetricNames()).toContain('AccountBlocked');
+    },
+  );
+
+  it('401 again after the refresh: exactly one re-read of the key, both POSTs under the same key and bytes', async () => {
     // Prepare
     deps = workerDeps({ kycert: kycertClientWithRotatingKey('sk_test_revoked', 'sk_test_also_revoked') });
     kycert.script(() => kycertError(401, 'invalid_api_key', 'API key revoked'));
     const record = sqsRecordFactory({ body: runRequestBody() });
 
     // Act
-    const response = await handle(record);
+    await handle(record);
 
     // Assess
-    expect(response).toEqual(failures());
-    expect(sqs).toReceiveCommandExactlyOnceWith(
-      SendMessageCommand,
-      deadLetterMessage(
-        record,
-        'kycert_unauthorized:invalid_api_key',
-        'HTTP 401 invalid_api_key: API key revoked',
-        KEY,
-      ),
-    );
-    expect(writes()).toEqual([
-      beginWrite(),
-      failureWrite({
-        reason: 'kycert_unauthorized:invalid_api_key',
-        httpStatus: 401,
-        errorCode: 'invalid_api_key',
-        errorMessage: 'API key revoked',
-      }),
+    expect(kycert.requests.map((request) => request.headers['x-api-key'])).toEqual([
+      'sk_test_revoked',
+      'sk_test_also_revoked',
     ]);
-    expect(kycert.requests).toHaveLength(2);
+    expect(kycert.requests[1]?.body).toBe(kycert.requests[0]?.body);
   });
 });
 
@@ -783,7 +795,7 @@ describe('bounds', () => {
     // Prepare: attempt 2 only, but the queue would move the message itself after this receive
     givenBegun(2);
     kycert.reply(kycertError(503, 'unavailable', 'Service unavailable'));
-    const record = sqsRecordFactory({ body: runRequestBody(), receiveCount: MAX_ATTEMPTS + 3 });
+    const record = sqsRecordFactory({ body: runRequestBody(), receiveCount: MAX_RECEIVE_COUNT });
 
     // Act
     const response = await handle(record);
@@ -1007,7 +1019,7 @@ describe('copies that must not be acknowledged (the correctness review)', () => 
   ])(
     'on its last receive, a leased copy is settled, never left to the redrive policy: %s',
     async (_, holder, dlqReasons) => {
-      // Prepare: maxReceiveCount is MAX_ATTEMPTS + 3 = 8; receive 7 is the last one with a margin of one
+      // Prepare: maxReceiveCount is 8; receive 7 is the last one with a margin of one
       dynamodb.on(UpdateItemCommand, { ReturnValues: 'ALL_NEW' }).rejects(
         conditionFailed({
           idempotency_key: { S: KEY },

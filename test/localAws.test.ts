@@ -15,7 +15,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { maxReceiveCountFor, OutcomeTable } from '../functions/kycert-worker/constants.js';
+import { OutcomeTable } from '../functions/kycert-worker/constants.js';
 import { PortUnavailableError } from '../local/aws/errors.js';
 import { peekQueue } from '../local/aws/peekQueue.js';
 import { type LocalAws, startLocalAws } from '../local/aws/startLocalAws.js';
@@ -24,14 +24,20 @@ describe('startLocalAws', () => {
   let aws: LocalAws;
 
   beforeAll(async () => {
-    aws = await startLocalAws({ maxAttempts: 1, visibilityTimeoutSeconds: 1, tableName: 'outcomes-test' });
+    // A redrive after 4 receives, so that the test of SQS's own redrive is short (500 as deployed).
+    aws = await startLocalAws({
+      maxAttempts: 1,
+      maxReceiveCount: 4,
+      visibilityTimeoutSeconds: 1,
+      tableName: 'outcomes-test',
+    });
   });
 
   afterAll(async () => {
     await aws?.stop();
   });
 
-  it('creates the queue pair with a redrive policy derived from maxAttempts', async () => {
+  it('creates the queue pair with the redrive policy it is given', async () => {
     // Act
     const { Attributes } = await aws.clients.sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: aws.queueUrl, AttributeNames: ['All'] }),
@@ -43,9 +49,10 @@ describe('startLocalAws', () => {
     expect(Attributes?.VisibilityTimeout).toBe('1');
     expect(JSON.parse(Attributes?.RedrivePolicy ?? '{}')).toEqual({
       deadLetterTargetArn: aws.deadLetterQueueArn,
-      maxReceiveCount: maxReceiveCountFor(1),
+      maxReceiveCount: 4,
     });
-    expect(aws.maxReceiveCount).toBe(maxReceiveCountFor(1));
+    expect(aws.maxReceiveCount).toBe(4);
+    expect(Attributes?.MaximumMessageSize).toBe('65536');
   });
 
   it('moves a message to the DLQ once it was received more than maxReceiveCount times', async () => {
@@ -182,7 +189,7 @@ describe('startLocalAws', () => {
       expect(aws.env).toMatchObject({
         DEAD_LETTER_QUEUE_URL: aws.deadLetterQueueUrl,
         MAX_ATTEMPTS: '1',
-        MAX_RECEIVE_COUNT: String(maxReceiveCountFor(1)),
+        MAX_RECEIVE_COUNT: '4',
       });
     } finally {
       sqs.destroy();

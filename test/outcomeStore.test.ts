@@ -30,7 +30,7 @@ const sentUpdates = (): UpdateItemCommandInput[] =>
   dynamodb.commandCalls(UpdateItemCommand).map((call) => call.args[0].input);
 
 const BEGIN_CONDITION =
-  '(attribute_not_exists(idempotency_key) OR ' +
+  '(attribute_not_exists(idempotency_key) OR attribute_not_exists(#status) OR ' +
   '(#status = :failed AND begins_with(dead_letter_reason, :invalid_message)) OR ' +
   '((#status = :in_progress OR #status = :retry_scheduled) AND ' +
   '(attribute_not_exists(lease_until_ms) OR lease_until_ms < :now_ms)))';
@@ -77,7 +77,7 @@ describe('beginAttempt', () => {
         'first_attempt_at = if_not_exists(first_attempt_at, :now), template_id = :template, ' +
         'subject_type = :subject_type, key_source = :key_source, expires_at = :expires, ' +
         'external_id = :external_id, lease_message_id = :lease_message_id, body_sha256 = :body_sha256 ' +
-        'REMOVE next_attempt_at, dead_letter_reason ADD attempts :one',
+        'REMOVE next_attempt_at, dead_letter_reason, reserved_slot_ms ADD attempts :one',
       ConditionExpression: BEGIN_CONDITION + BODY_CONDITION,
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: {

@@ -8,7 +8,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { maxReceiveCountFor, OutcomeTable } from '../functions/kycert-worker/constants.js';
+import { OutcomeTable } from '../functions/kycert-worker/constants.js';
 import { METRICS_NAMESPACE, MetricName } from '../functions/kycert-worker/metricNames.js';
 import { consumerConcurrencyFor } from '../lib/consumerConcurrency.js';
 import { DEFAULT_SECONDS_PER_RECORD } from '../lib/kycertQueue.js';
@@ -59,7 +59,7 @@ describe('queues', () => {
       VisibilityTimeout: 6 * WorkerFunctionDefaults.timeout.toSeconds(),
       RedrivePolicy: {
         deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueLogicalId(), 'Arn'] },
-        maxReceiveCount: maxReceiveCountFor(DEFAULT_WORKER_SETTINGS.maxAttempts),
+        maxReceiveCount: 500,
       },
     });
   });
@@ -118,7 +118,7 @@ describe('worker function', () => {
           QUEUE_URL: { Ref: queueLogicalId() },
           DEAD_LETTER_QUEUE_URL: { Ref: deadLetterQueueLogicalId() },
           MAX_ATTEMPTS: String(defaults.maxAttempts),
-          MAX_RECEIVE_COUNT: String(maxReceiveCountFor(defaults.maxAttempts)),
+          MAX_RECEIVE_COUNT: String(500),
           BACKOFF_BASE_SECONDS: String(defaults.backoffBaseSeconds),
           BACKOFF_MAX_SECONDS: String(defaults.backoffMaxSeconds),
           IDEMPOTENCY_WINDOW_HOURS: String(defaults.idempotencyWindowHours),

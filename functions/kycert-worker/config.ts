@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import {
   DEFAULT_MAX_RATE_LIMIT_RESET_SECONDS,
+  DEFAULT_QUEUE_RETENTION_SECONDS,
   DEFAULT_QUEUE_VISIBILITY_TIMEOUT_SECONDS,
   KYCERT_DEFAULT_BASE_URL,
-  maxReceiveCountFor,
+  REDRIVE_MAX_RECEIVE_COUNT,
 } from './constants.js';
 
 /**
@@ -28,8 +29,13 @@ const EnvSchema = z
     DEAD_LETTER_QUEUE_URL: z.url(),
     /** POSTs allowed per idempotency key, the first included. @default 12 */
     MAX_ATTEMPTS: positiveInt(12),
-    /** Must equal the queue's redrive `maxReceiveCount`. @default MAX_ATTEMPTS + 3 */
-    MAX_RECEIVE_COUNT: z.coerce.number().int().positive().optional(),
+    /** Must equal the queue's redrive `maxReceiveCount`. @default 500 (constants.ts: the arithmetic) */
+    MAX_RECEIVE_COUNT: z.coerce.number().int().positive().max(1000).default(REDRIVE_MAX_RECEIVE_COUNT),
+    /**
+     * The main queue's retention: a message older than this less an hour is dead-lettered as
+     * `message_expiring` rather than left to expire. @default 345600 s (4 days)
+     */
+    QUEUE_RETENTION_SECONDS: positiveInt(DEFAULT_QUEUE_RETENTION_SECONDS),
     /** First backoff delay after a 5xx or network error; doubles each attempt. @default 1 s (kycert's docs) */
     BACKOFF_BASE_SECONDS: positiveInt(1),
     /** Ceiling of the backoff delay. @default 900 s */
@@ -42,6 +48,38 @@ const EnvSchema = z
     HTTP_TIMEOUT_MS: positiveInt(10_000),
     /** Pace calls once kycert's X-RateLimit-Remaining drops under this share of the limit; 0 disables. @default 0.15 */
     KYCERT_THROTTLE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.15),
+    /** kycert's rate limit for the API key, per window: seeds the shared schedule. @default 60 requests */
+    KYCERT_RATE_LIMIT_PER_MINUTE: positiveInt(60),
+    /**
+     * kycert's rate-limit window. Its docs give a limit "per minute"; a sandbox may use another window.
+     * @default 60 s
+     */
+    KYCERT_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().positive().max(3600).default(60),
+    /** Share of the limit left unused, for other clients of the key and clock edges. @default 0.03 */
+    KYCERT_RATE_HEADROOM: z.coerce.number().min(0).max(0.5).default(0.03),
+    /** A slot at most this far away is waited for inside the function (BENCHMARKS.md, P3). @default 1000 ms */
+    KYCERT_MAX_IN_FUNCTION_WAIT_MS: z.coerce.number().int().min(0).max(10_000).default(1_000),
+    /** A message paused for the account longer than this is dead-lettered. @default 24 h */
+    KYCERT_PAUSE_BUDGET_HOURS: z.coerce.number().positive().max(72).default(24),
+    /** First wait before probing a blocked account; doubles per failed probe. @default 30 s */
+    KYCERT_PROBE_BASE_SECONDS: z.coerce.number().positive().max(3600).default(30),
+    /** Longest wait between probes. @default 300 s */
+    KYCERT_PROBE_MAX_SECONDS: z.coerce.number().positive().max(3600).default(300),
+    /** What a kycert API key looks like (its docs: sk_test_… sandbox, sk_live_… live); anything else is a placeholder. @default ^sk_(test|live)_ */
+    KYCERT_API_KEY_PATTERN: z
+      .string()
+      .refine(
+        (pattern) => {
+          try {
+            new RegExp(pattern);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: 'must be a valid regular expression' },
+      )
+      .default('^sk_(test|live)_'),
     /**
      * An X-RateLimit-Reset further ahead is not believed (kycert's limit is per minute; a reset hours away is a
      * header in milliseconds, a proxy's quota, a clock glitch). @default 3600 s
@@ -55,10 +93,22 @@ const EnvSchema = z
     /** How long an outcome item is kept before DynamoDB's TTL removes it. @default 30 days */
     OUTCOME_TTL_DAYS: positiveInt(30),
   })
-  .refine((env) => env.MAX_RECEIVE_COUNT === undefined || env.MAX_RECEIVE_COUNT > env.MAX_ATTEMPTS, {
+  .refine((env) => env.MAX_RECEIVE_COUNT > env.MAX_ATTEMPTS, {
     message:
       'must be greater than MAX_ATTEMPTS, or the queue would dead-letter before the worker can say why',
     path: ['MAX_RECEIVE_COUNT'],
+  })
+  .refine((env) => env.BACKOFF_BASE_SECONDS <= env.BACKOFF_MAX_SECONDS, {
+    message: 'must not be greater than BACKOFF_MAX_SECONDS',
+    path: ['BACKOFF_BASE_SECONDS'],
+  })
+  .refine((env) => env.KYCERT_PAUSE_BUDGET_HOURS * 3600 < env.QUEUE_RETENTION_SECONDS - 3600, {
+    message: 'must stay below the queue retention (QUEUE_RETENTION_SECONDS) less an hour',
+    path: ['KYCERT_PAUSE_BUDGET_HOURS'],
+  })
+  .refine((env) => env.KYCERT_PROBE_BASE_SECONDS <= env.KYCERT_PROBE_MAX_SECONDS, {
+    message: 'must not be greater than KYCERT_PROBE_MAX_SECONDS',
+    path: ['KYCERT_PROBE_BASE_SECONDS'],
   })
   .refine((env) => env.KYCERT_API_KEY !== undefined || env.KYCERT_API_KEY_SECRET_ID !== undefined, {
     message: 'set KYCERT_API_KEY_SECRET_ID (or KYCERT_API_KEY for local runs)',
@@ -75,6 +125,7 @@ export interface WorkerConfig {
   deadLetterQueueUrl: string;
   maxAttempts: number;
   maxReceiveCount: number;
+  queueRetentionSeconds: number;
   backoffBaseSeconds: number;
   backoffMaxSeconds: number;
   idempotencyWindowSeconds: number;
@@ -84,6 +135,14 @@ export interface WorkerConfig {
   throttleThreshold: number;
   maxRateLimitResetSeconds: number;
   queueVisibilityTimeoutSeconds: number;
+  rateLimit: { limitPerWindow: number; windowSeconds: number; headroom: number };
+  flowControl: {
+    maxInFunctionWaitMs: number;
+    pauseBudgetMs: number;
+    probeBaseMs: number;
+    probeMaxMs: number;
+    apiKeyPattern: RegExp;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -107,7 +166,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     queueUrl: e.QUEUE_URL,
     deadLetterQueueUrl: e.DEAD_LETTER_QUEUE_URL,
     maxAttempts: e.MAX_ATTEMPTS,
-    maxReceiveCount: e.MAX_RECEIVE_COUNT ?? maxReceiveCountFor(e.MAX_ATTEMPTS),
+    maxReceiveCount: e.MAX_RECEIVE_COUNT,
+    queueRetentionSeconds: e.QUEUE_RETENTION_SECONDS,
     backoffBaseSeconds: e.BACKOFF_BASE_SECONDS,
     backoffMaxSeconds: e.BACKOFF_MAX_SECONDS,
     idempotencyWindowSeconds: Math.floor(e.IDEMPOTENCY_WINDOW_HOURS * 3600),
@@ -117,5 +177,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     throttleThreshold: e.KYCERT_THROTTLE_THRESHOLD,
     maxRateLimitResetSeconds: e.KYCERT_MAX_RATE_LIMIT_RESET_SECONDS,
     queueVisibilityTimeoutSeconds: e.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+    rateLimit: {
+      // The limit is configured per minute (as kycert's docs give it); the schedule wants it per window.
+      limitPerWindow: (e.KYCERT_RATE_LIMIT_PER_MINUTE * e.KYCERT_RATE_LIMIT_WINDOW_SECONDS) / 60,
+      windowSeconds: e.KYCERT_RATE_LIMIT_WINDOW_SECONDS,
+      headroom: e.KYCERT_RATE_HEADROOM,
+    },
+    flowControl: {
+      maxInFunctionWaitMs: e.KYCERT_MAX_IN_FUNCTION_WAIT_MS,
+      pauseBudgetMs: e.KYCERT_PAUSE_BUDGET_HOURS * 3_600_000,
+      probeBaseMs: e.KYCERT_PROBE_BASE_SECONDS * 1000,
+      probeMaxMs: e.KYCERT_PROBE_MAX_SECONDS * 1000,
+      apiKeyPattern: new RegExp(e.KYCERT_API_KEY_PATTERN),
+    },
   };
 }

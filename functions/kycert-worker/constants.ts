@@ -24,15 +24,27 @@ export const KYCERT_DEFAULT_RETRY_AFTER_SECONDS = 60;
 export const KYCERT_DEFAULT_BASE_URL = 'https://admin.kycert.com.br/api/v1';
 
 /**
- * The queue's redrive policy is a safety net for crashes, not the retry budget: the handler dead-letters
- * with a reason on its last allowed attempt, so SQS only moves a message on its own when the handler
- * never got to decide (crash, timeout, a copy deferred because another copy held the lease).
- * One number derives the other, so the two can never disagree.
+ * The queue's redrive policy is a safety net for crashes, not the retry budget: the worker settles every message
+ * itself (sent, acknowledged, or dead-lettered with a reason) before this many receives, so SQS only moves a
+ * message on its own when the worker never got to decide (a crash loop). The arithmetic, with the defaults:
+ *
+ *   what the worker can reach     12 attempts × (1 receive + 1 deferral to a booked slot)       =  24
+ *                                 + 12 lease waits × 6 receives (1, 2, 4… s, within a 60 s lease) =  72
+ *                                 + a 24 h account pause rechecked every ≤ 300 s (+ the ramp-up)  = 292
+ *                                                                                          worst  = 388
+ *   what SQS then allows          500: above the worst case (which needs every cause at its worst at once)
+ *   a crash loop meanwhile        500 receives × the 360 s visibility timeout = 50 h, under the 4-day
+ *                                 retention, so SQS's redrive acts before the retention could; the worker also
+ *                                 dead-letters any message older than the retention less an hour
+ *                                 (`message_expiring`), so none expires silently.
+ *
+ * Waiting (for the rate budget, a lease, the account) is never an attempt: attempts are real POSTs, counted
+ * per key in the outcome table.
  */
-export const REDRIVE_HEADROOM_RECEIVES = 3;
-export function maxReceiveCountFor(maxAttempts: number): number {
-  return maxAttempts + REDRIVE_HEADROOM_RECEIVES;
-}
+export const REDRIVE_MAX_RECEIVE_COUNT = 500;
+
+/** SQS's default (and the stack's) retention of the main queue: 4 days. */
+export const DEFAULT_QUEUE_RETENTION_SECONDS = 4 * 86_400;
 
 /** Names of the outcome table's attributes and index that other parts (CDK, CLI, local pipeline) rely on. */
 export const OutcomeTable = {

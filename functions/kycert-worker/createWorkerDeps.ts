@@ -5,12 +5,19 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { secretsManagerApiKey, staticApiKey } from './apiKeySource.js';
 import type { WorkerConfig } from './config.js';
 import { DeadLetterQueue } from './deadLetterQueue.js';
+import { slotIntervalMs } from './flowControl.js';
 import { KycertClient } from './kycertClient.js';
 import { MessageVisibility } from './messageVisibility.js';
 import { METRICS_NAMESPACE, SERVICE_NAME } from './metricNames.js';
 import { OutcomeStore } from './outcomeStore.js';
 import type { WorkerDeps } from './processRecord.js';
 import { RateLimitGovernor } from './rateLimitGovernor.js';
+import { SharedFlowControl } from './sharedFlowControl.js';
+
+/** A booked slot is come back for a second early: visibility timeouts are whole seconds. */
+const DEFER_LEAD_MS = 1_000;
+/** A booked slot half a second past is given up for a new one, so that late comers do not bunch. */
+const MAX_LATE_MS = 500;
 
 /**
  * Builds the real dependencies once per execution environment, so clients, connection pools and the cached
@@ -21,6 +28,11 @@ export function createWorkerDeps(config: WorkerConfig, overrides: Partial<Worker
   // With an endpoint override the SDK would otherwise send QueueUrl calls to the URL's own host.
   const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
   const dynamodb = new DynamoDBClient({});
+  const governor =
+    config.throttleThreshold > 0
+      ? new RateLimitGovernor(config.throttleThreshold, config.maxRateLimitResetSeconds)
+      : undefined;
+  const { limitPerWindow, windowSeconds, headroom } = config.rateLimit;
   const apiKey =
     config.apiKey.kind === 'env'
       ? staticApiKey(config.apiKey.value)
@@ -33,6 +45,7 @@ export function createWorkerDeps(config: WorkerConfig, overrides: Partial<Worker
       backoffMaxSeconds: config.backoffMaxSeconds,
       idempotencyWindowSeconds: config.idempotencyWindowSeconds,
       maxRateLimitResetSeconds: config.maxRateLimitResetSeconds,
+      queueRetentionSeconds: config.queueRetentionSeconds,
     },
     apiKey,
     queueVisibilityTimeoutSeconds: config.queueVisibilityTimeoutSeconds,
@@ -52,10 +65,24 @@ export function createWorkerDeps(config: WorkerConfig, overrides: Partial<Worker
     visibility: new MessageVisibility({ client: sqs, queueUrl: config.queueUrl }),
     logger: new Logger({ serviceName: SERVICE_NAME }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),
-    rateLimitGovernor:
-      config.throttleThreshold > 0
-        ? new RateLimitGovernor(config.throttleThreshold, config.maxRateLimitResetSeconds)
-        : undefined,
+    rateLimitGovernor: governor,
+    flowControl: {
+      shared: new SharedFlowControl({
+        client: dynamodb,
+        tableName: config.outcomeTableName,
+        // kycert's own X-RateLimit-Limit, once seen, wins over the configured limit.
+        intervalMs: () => slotIntervalMs(governor?.limit() || limitPerWindow, windowSeconds * 1000, headroom),
+      }),
+      options: {
+        maxInFunctionWaitMs: config.flowControl.maxInFunctionWaitMs,
+        deferLeadMs: DEFER_LEAD_MS,
+        maxLateMs: MAX_LATE_MS,
+        pauseBudgetMs: config.flowControl.pauseBudgetMs,
+        probeBaseMs: config.flowControl.probeBaseMs,
+        probeMaxMs: config.flowControl.probeMaxMs,
+      },
+      apiKeyPattern: config.flowControl.apiKeyPattern,
+    },
     nowMs: Date.now,
     random: Math.random,
     ...overrides,

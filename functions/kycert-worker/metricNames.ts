@@ -22,8 +22,14 @@ export const MetricName = {
   deadLettered: 'DeadLettered',
   /** kycert answered 401 (before or after the credential refresh). */
   authenticationFailures: 'AuthenticationFailures',
-  /** A message was deferred before calling kycert because the remaining rate-limit budget ran low. */
-  deferredByThrottle: 'DeferredByThrottle',
+  /** A message was sent back to come for a slot of the shared rate schedule further away than a short wait. */
+  deferredForRateBudget: 'DeferredForRateBudget',
+  /** kycert answered that the account is blocked (402, 403, a 401 that persisted): the flow pauses. */
+  accountBlocked: 'AccountBlocked',
+  /** A message waited for the account to be unblocked (the breaker open); not an attempt. */
+  pausedForAccount: 'PausedForAccount',
+  /** The API key secret holds no kycert key (the placeholder the stack generated): the flow pauses. */
+  apiKeyUnset: 'ApiKeyUnset',
   /** A copy of a message whose key already finished was acknowledged without calling kycert. */
   duplicateDeliveries: 'DuplicateDeliveries',
   /** Time from sending the POST to the end of kycert's answer. */

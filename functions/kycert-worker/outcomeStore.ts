@@ -19,6 +19,7 @@ import { cutToCodePoints } from './sqsText.js';
  *   template_id S · subject_type S · key_source S · first_attempt_at S · last_attempt_at S · next_attempt_at S
  *   updated_at S (sort key of the `by-status` index) · lease_until_ms N · expires_at N (TTL, epoch seconds)
  *   lease_token S · lease_message_id S (who holds the lease) · body_sha256 S (of the body POSTed under the key)
+ *   reserved_slot_ms N (a slot of the shared rate schedule booked for the message's next delivery)
  *   superseded_by S (set by the operator CLI when a corrected copy is redriven under a fresh key)
  *
  * No CPF/CNPJ is stored: the subject's type is enough to operate, and the document stays with the producer.
@@ -112,10 +113,11 @@ export class OutcomeStore {
             'first_attempt_at = if_not_exists(first_attempt_at, :now), template_id = :template, ' +
             'subject_type = :subject_type, key_source = :key_source, expires_at = :expires' +
             extraNames.map((name) => `, ${name} = :${name}`).join('') +
-            ' REMOVE next_attempt_at, dead_letter_reason ADD attempts :one',
+            ' REMOVE next_attempt_at, dead_letter_reason, reserved_slot_ms ADD attempts :one',
           // The lease clause: see above. The body clause: one key, one body, whatever the status.
+          // A key whose item holds only a booked slot (no status yet) is claimable as a new one.
           ConditionExpression:
-            '(attribute_not_exists(idempotency_key) OR ' +
+            '(attribute_not_exists(idempotency_key) OR attribute_not_exists(#status) OR ' +
             '(#status = :failed AND begins_with(dead_letter_reason, :invalid_message)) OR ' +
             '((#status = :in_progress OR #status = :retry_scheduled) AND ' +
             '(attribute_not_exists(lease_until_ms) OR lease_until_ms < :now_ms)))' +
@@ -200,10 +202,21 @@ export class OutcomeStore {
     });
   }
 
-  /** A retry is scheduled; never over a success, nor over another delivery's claim. */
+  /**
+   * A retry is scheduled; never over a success, nor over another delivery's claim. `reservedSlotMs` books the
+   * slot the message comes back for; `giveBackAttempt` undoes the claim's count for an answer that proves no
+   * run was created and cost nothing (the account blocked: 402, 403, a 401 that persists).
+   */
   async recordRetry(
     key: string,
-    outcome: { cause: RetryCause; nextAttemptAtMs: number; nowMs: number; leaseToken?: string } & LastError,
+    outcome: {
+      cause: RetryCause;
+      nextAttemptAtMs: number;
+      nowMs: number;
+      leaseToken?: string;
+      reservedSlotMs?: number | undefined;
+      giveBackAttempt?: boolean;
+    } & LastError,
   ): Promise<ResultWrite> {
     return this.#fencedUpdate(
       key,
@@ -215,11 +228,30 @@ export class OutcomeStore {
           retry_cause: { S: outcome.cause },
           next_attempt_at: { S: new Date(outcome.nextAttemptAtMs).toISOString() },
           ...lastErrorAttributes(outcome),
+          ...(outcome.reservedSlotMs === undefined
+            ? {}
+            : { reserved_slot_ms: { N: String(Math.round(outcome.reservedSlotMs)) } }),
         },
         remove: ['lease_until_ms', 'lease_token'],
+        ...(outcome.giveBackAttempt === true ? { add: { attempts: { N: '-1' } } } : {}),
       },
       '#status <> :succeeded',
     );
+  }
+
+  /**
+   * Books a slot of the shared schedule on the key, for the message to come back for: its next delivery reads
+   * it (`get`) instead of taking a new one. Never on a key that finished (the refusal is harmless: the message
+   * comes back and reads the key as it stands). No lease, no attempt: waiting is not an attempt.
+   */
+  async recordBooking(key: string, at: { slotAtMs: number; nowMs: number }): Promise<boolean> {
+    const refused = await this.#update(
+      key,
+      at.nowMs,
+      { set: { reserved_slot_ms: { N: String(Math.round(at.slotAtMs)) } }, remove: [] },
+      'attribute_not_exists(#status) OR (#status <> :succeeded AND #status <> :failed)',
+    );
+    return refused === undefined;
   }
 
   /**
@@ -230,7 +262,7 @@ export class OutcomeStore {
     key: string,
     nowMs: number,
     leaseToken: string | undefined,
-    changes: { set: Record<string, AttributeValue>; remove: string[] },
+    changes: { set: Record<string, AttributeValue>; remove: string[]; add?: Record<string, AttributeValue> },
     condition?: string,
   ): Promise<ResultWrite> {
     const clauses = [
@@ -257,14 +289,19 @@ export class OutcomeStore {
     outcome: {
       reason: string;
       nowMs: number;
-      attempted: boolean;
+      /**
+       * true: after this delivery's claim (fenced by `leaseToken`). false: an invalid message, written only when
+       * nothing better is known of the key. 'withoutClaim': a valid message given up before its claim (the
+       * account blocked past the pause budget): written over anything but a success.
+       */
+      attempted: boolean | 'withoutClaim';
       /** The claim's token, for a failure after an attempt. */
       leaseToken?: string | undefined;
       externalId?: string | undefined;
       templateId?: string | undefined;
     } & LastError,
   ): Promise<boolean> {
-    const fenced = outcome.attempted && outcome.leaseToken !== undefined;
+    const fenced = outcome.attempted === true && outcome.leaseToken !== undefined;
     const refused = await this.#update(
       key,
       outcome.nowMs,
@@ -280,10 +317,12 @@ export class OutcomeStore {
         },
         remove: ['lease_until_ms', 'lease_token', 'next_attempt_at', 'retry_cause'],
       },
-      outcome.attempted
-        ? `attribute_exists(idempotency_key) AND #status <> :succeeded${fenced ? ' AND lease_token = :lease_token' : ''}`
-        : // An invalid copy never overwrites what a real attempt learnt, nor re-opens its key.
-          'attribute_not_exists(idempotency_key) OR (#status = :failed AND begins_with(dead_letter_reason, :invalid_message))',
+      outcome.attempted === 'withoutClaim'
+        ? 'attribute_not_exists(#status) OR #status <> :succeeded'
+        : outcome.attempted
+          ? `attribute_exists(idempotency_key) AND #status <> :succeeded${fenced ? ' AND lease_token = :lease_token' : ''}`
+          : // An invalid copy never overwrites what a real attempt learnt, nor re-opens its key.
+            'attribute_not_exists(idempotency_key) OR (#status = :failed AND begins_with(dead_letter_reason, :invalid_message))',
       fenced ? { ':lease_token': { S: outcome.leaseToken as string } } : {},
     );
     return refused === undefined;
@@ -304,7 +343,7 @@ export class OutcomeStore {
   async #update(
     key: string,
     nowMs: number,
-    changes: { set: Record<string, AttributeValue>; remove: string[] },
+    changes: { set: Record<string, AttributeValue>; remove: string[]; add?: Record<string, AttributeValue> },
     condition?: string,
     extraValues: Record<string, AttributeValue> = {},
   ): Promise<undefined | { item: Record<string, AttributeValue> | undefined }> {
@@ -324,6 +363,11 @@ export class OutcomeStore {
       names[`#r${i}`] = name;
       return `#r${i}`;
     });
+    const additions = Object.entries(changes.add ?? {}).map(([name, value], i) => {
+      names[`#n${i}`] = name;
+      values[`:n${i}`] = value;
+      return `#n${i} :n${i}`;
+    });
     // DynamoDB refuses names and values that the expressions do not use.
     if (condition?.includes('#status')) names['#status'] = 'status';
     if (condition?.includes(':succeeded')) values[':succeeded'] = { S: OutcomeStatus.succeeded };
@@ -334,7 +378,10 @@ export class OutcomeStore {
         new UpdateItemCommand({
           TableName: this.#options.tableName,
           Key: { idempotency_key: { S: key } },
-          UpdateExpression: `SET ${assignments.join(', ')}${removals.length > 0 ? ` REMOVE ${removals.join(', ')}` : ''}`,
+          UpdateExpression:
+            `SET ${assignments.join(', ')}` +
+            (removals.length > 0 ? ` REMOVE ${removals.join(', ')}` : '') +
+            (additions.length > 0 ? ` ADD ${additions.join(', ')}` : ''),
           ConditionExpression: condition,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,

@@ -8,6 +8,8 @@ import { DEFAULT_QUEUE_VISIBILITY_TIMEOUT_SECONDS } from './constants.js';
 import type { DeadLetterQueue } from './deadLetterQueue.js';
 import { type Delivery, readDelivery, visibilityTimeoutSeconds } from './deliveryVisibility.js';
 import { RetryLaterError } from './errors.js';
+import { type AccountBlockCode, type BreakerView, nextProbeBackoffMs } from './flowControl.js';
+import { type FlowControlDeps, type GateResult, passFlowGate } from './flowGate.js';
 import type { CreateRunOutcome } from './kycertClient.js';
 import { maskIdempotencyKey } from './maskIdempotencyKey.js';
 import type { MessageVisibility } from './messageVisibility.js';
@@ -40,7 +42,12 @@ export interface WorkerDeps {
   visibility: MessageVisibility;
   logger: Logger;
   metrics: Metrics;
-  /** Paces calls when kycert's remaining budget runs low; absent = no proactive throttling. */
+  /**
+   * The shared rate schedule and account breaker (flowGate.ts). Absent in tests that exercise the rest alone:
+   * then nothing paces the calls, and an account-level answer only defers its own message.
+   */
+  flowControl?: FlowControlDeps | undefined;
+  /** This environment's view of kycert's window, from its X-RateLimit-* headers; corrects the shared schedule. */
   rateLimitGovernor?: RateLimitGovernor | undefined;
   /**
    * The queue's visibility timeout: the event source invokes within it of a receive, which bounds when the
@@ -63,7 +70,11 @@ const RETRY_METRIC = {
   server_error: MetricName.retriedServerError,
   network_error: MetricName.retriedNetworkError,
   in_progress: MetricName.retriedInProgress,
+  account_blocked: MetricName.accountBlocked,
 } as const;
+
+/** Without the shared breaker (tests), an account-level answer defers its own message this long. */
+const UNSHARED_PAUSE_SECONDS = 30;
 
 /** What every log line of a record carries: never a document in clear (the key and external id are masked). */
 type LogKeys = { message_id: string; idempotency_key: string | undefined; external_id: string | undefined };
@@ -108,17 +119,39 @@ export async function processRecord(
 
   const request = parsed.request;
   const logKeys = logKeysOf(delivery, request.idempotencyKey, request.externalId);
-  // The credential first: if Secrets Manager is down, the record fails here, before an attempt is counted.
-  await deps.apiKey?.get();
-  const throttleMs = deps.rateLimitGovernor?.reserve(deps.nowMs()) ?? 0;
-  // Deferring costs a receive but no attempt; never defer on the last receive before the redrive policy acts.
-  if (throttleMs > 0 && !isLastReceive(delivery.receiveCount, deps.policy)) {
-    // Spread the held-back messages over as long again as the wait: they come back across the next window
-    // instead of all at its start, so few are deferred twice (each deferral costs a receive).
-    const waitSeconds = Math.ceil(throttleMs / 1000);
-    const delaySeconds = waitSeconds + Math.floor(deps.random() * (waitSeconds + 1));
-    deps.metrics.addMetric(MetricName.deferredByThrottle, MetricUnit.Count, 1);
-    return defer(delivery, delaySeconds, 'throttled', logKeys, deps);
+  const retentionSeconds = deps.policy.queueRetentionSeconds;
+  if (retentionSeconds !== undefined && deps.nowMs() - delivery.sentAtMs > (retentionSeconds - 3600) * 1000) {
+    return giveUp(
+      record,
+      delivery,
+      request,
+      {
+        reason: DeadLetterReason.messageExpiring,
+        detail: `the message is ${Math.round((deps.nowMs() - delivery.sentAtMs) / 3_600_000)} h old, within an hour of the queue's retention`,
+      },
+      logKeys,
+      deps,
+    );
+  }
+  let probe: BreakerView | undefined;
+  if (deps.flowControl === undefined) {
+    // The credential first: if Secrets Manager is down, the record fails here, before an attempt is counted.
+    await deps.apiKey?.get();
+  } else {
+    const gate = await passFlowGate(deps.flowControl, {
+      nowMs: deps.nowMs,
+      random: deps.random,
+      // Only a message back for a second time or more can have booked a slot.
+      bookedSlotAtMs:
+        delivery.receiveCount > 1 ? await bookedSlotOf(request.idempotencyKey, deps) : undefined,
+      messageSentAtMs: delivery.sentAtMs,
+      lastReceive: isLastReceive(delivery.receiveCount, deps.policy),
+      deadlineMs: invocation.deadlineMs,
+      governor: deps.rateLimitGovernor,
+      apiKey: deps.apiKey,
+    });
+    if (gate.kind !== 'go') return settleGate(gate, record, delivery, request, logKeys, deps);
+    probe = gate.probe;
   }
   const begun = await deps.outcomeStore.beginAttempt(request, {
     nowMs: deps.nowMs(),
@@ -172,8 +205,77 @@ export async function processRecord(
     case 'leased':
       return waitForLease(record, delivery, request, begun, logKeys, deps);
     case 'started':
-      return attempt(record, delivery, request, begun, invocation, logKeys, deps);
+      return attempt(record, delivery, request, begun, probe, logKeys, deps);
   }
+}
+
+/** A valid message given up before its claim: the DLQ with its reason, and the key's outcome says so. */
+async function giveUp(
+  record: SQSRecord,
+  delivery: Delivery,
+  request: RunRequest,
+  entry: { reason: string; detail: string },
+  logKeys: LogKeys,
+  deps: WorkerDeps,
+): Promise<void> {
+  deps.logger.warn('given up before a POST', { ...logKeys, decision: 'deadLetter', reason: entry.reason });
+  await deadLetter(record, delivery, { ...entry, idempotencyKey: request.idempotencyKey }, deps);
+  await deps.outcomeStore.recordFailure(request.idempotencyKey, {
+    reason: entry.reason,
+    attempted: 'withoutClaim',
+    errorMessage: entry.detail,
+    externalId: request.externalId,
+    templateId: request.templateId,
+    nowMs: deps.nowMs(),
+  });
+  countDeadLetter(deps.metrics, /^[a-z_]+/.exec(entry.reason)?.[0] ?? entry.reason);
+}
+
+async function bookedSlotOf(key: string, deps: WorkerDeps): Promise<number | undefined> {
+  const slot = Number((await deps.outcomeStore.get(key))?.reserved_slot_ms?.N);
+  return Number.isFinite(slot) && slot > 0 ? slot : undefined;
+}
+
+/** A delivery the flow gate held back: come back later (not an attempt), or, paused too long, the DLQ. */
+async function settleGate(
+  gate: Exclude<GateResult, { kind: 'go' }>,
+  record: SQSRecord,
+  delivery: Delivery,
+  request: RunRequest,
+  logKeys: LogKeys,
+  deps: WorkerDeps,
+): Promise<void> {
+  if (gate.kind === 'giveUp') {
+    const reason = `${DeadLetterReason.kycertAccountBlocked}:${gate.code}`;
+    deps.logger.warn('paused past the budget', { ...logKeys, decision: 'deadLetter', reason });
+    await deadLetter(
+      record,
+      delivery,
+      { reason, detail: gate.detail, idempotencyKey: request.idempotencyKey },
+      deps,
+    );
+    await deps.outcomeStore.recordFailure(request.idempotencyKey, {
+      reason,
+      attempted: 'withoutClaim',
+      errorMessage: gate.detail,
+      externalId: request.externalId,
+      templateId: request.templateId,
+      nowMs: deps.nowMs(),
+    });
+    countDeadLetter(deps.metrics, DeadLetterReason.kycertAccountBlocked);
+    return;
+  }
+  if (gate.slotAtMs !== undefined) {
+    await deps.outcomeStore.recordBooking(request.idempotencyKey, {
+      slotAtMs: gate.slotAtMs,
+      nowMs: deps.nowMs(),
+    });
+    deps.metrics.addMetric(MetricName.deferredForRateBudget, MetricUnit.Count, 1);
+  } else {
+    deps.metrics.addMetric(MetricName.pausedForAccount, MetricUnit.Count, 1);
+    if (gate.apiKeyUnset === true) deps.metrics.addMetric(MetricName.apiKeyUnset, MetricUnit.Count, 1);
+  }
+  return defer(delivery, gate.delaySeconds, gate.cause, logKeys, deps);
 }
 
 async function attempt(
@@ -181,7 +283,7 @@ async function attempt(
   delivery: Delivery,
   request: RunRequest,
   begun: { attempt: number; firstAttemptAtMs: number; leaseToken?: string },
-  _invocation: Invocation,
+  probe: BreakerView | undefined,
   logKeys: LogKeys,
   deps: WorkerDeps,
 ): Promise<void> {
@@ -219,7 +321,17 @@ async function attempt(
   });
   await act(
     decision,
-    { record, delivery, request, leaseToken: begun.leaseToken, httpStatus, errorCode, errorMessage, logKeys },
+    {
+      record,
+      delivery,
+      request,
+      leaseToken: begun.leaseToken,
+      probe,
+      httpStatus,
+      errorCode,
+      errorMessage,
+      logKeys,
+    },
     deps,
   );
 }
@@ -231,6 +343,8 @@ async function act(
     delivery: Delivery;
     request: RunRequest;
     leaseToken: string | undefined;
+    /** The breaker this delivery probes, when it is the probe. */
+    probe: BreakerView | undefined;
     httpStatus: number | undefined;
     errorCode: string | undefined;
     errorMessage: string | undefined;
@@ -238,9 +352,16 @@ async function act(
   },
   deps: WorkerDeps,
 ): Promise<void> {
-  const { record, delivery, request, leaseToken, httpStatus, errorCode, errorMessage, logKeys } = attempt;
+  const { record, delivery, request, leaseToken, probe, httpStatus, errorCode, errorMessage, logKeys } =
+    attempt;
   const key = request.idempotencyKey;
   const nowMs = deps.nowMs();
+  const flow = deps.flowControl;
+  // A probe that met neither a success nor the account's block (a 5xx, a 429) leaves the breaker open, and
+  // frees it for the next probe after the same backoff.
+  if (probe?.state === 'open' && decision.action !== 'succeed' && decision.action !== 'pause') {
+    await flow?.shared.open(probe.code, nowMs, probe.backoffMs, true);
+  }
   switch (decision.action) {
     case 'succeed': {
       const written = await deps.outcomeStore.recordSuccess(key, {
@@ -254,14 +375,35 @@ async function act(
       // this run back as a replay, so the run is recorded either way.
       if (written === 'fenced') logFenced(deps, logKeys, 'recordSuccess');
       deps.metrics.addMetric(MetricName.succeeded, MetricUnit.Count, 1);
+      // The first success closes the breaker: the probe's, or any that went out while it opened.
+      if (flow !== undefined && (probe !== undefined || flow.shared.cachedBreaker(nowMs)?.state === 'open')) {
+        if (await flow.shared.close(nowMs)) deps.logger.info('account unblocked: the flow resumes', logKeys);
+      }
       return;
     }
+    case 'pause':
+      return pauseForAccount(decision.code, decision.detail, attempt, deps);
     case 'retry': {
       if (decision.note !== undefined) {
         deps.logger.warn('kycert answer partly unusable', { ...logKeys, note: decision.note });
       }
+      let wantedSeconds = decision.delaySeconds;
+      let reservedSlotMs: number | undefined;
+      if (flow !== undefined && decision.cause === 'rate_limited') {
+        // No call before kycert's window turns, for any environment; this message takes its place in the line
+        // behind that, and the held-back messages are spread over the following windows, not woken together.
+        await flow.shared.holdUntil(nowMs + decision.delaySeconds * 1000, nowMs);
+        const reservation = await flow.shared.reserve(nowMs);
+        if (reservation.kind === 'slot') {
+          reservedSlotMs = reservation.atMs;
+          wantedSeconds = Math.max(
+            1,
+            Math.floor((reservation.atMs - nowMs - flow.options.deferLeadMs) / 1000),
+          );
+        }
+      }
       // The delay as SQS will apply it, so that the outcome says when the message really comes back.
-      const delaySeconds = visibilityTimeoutSeconds(decision.delaySeconds, delivery, nowMs);
+      const delaySeconds = visibilityTimeoutSeconds(wantedSeconds, delivery, nowMs);
       const written: ResultWrite | boolean = await deps.outcomeStore.recordRetry(key, {
         cause: decision.cause,
         nextAttemptAtMs: nowMs + delaySeconds * 1000,
@@ -269,6 +411,7 @@ async function act(
         httpStatus,
         errorCode,
         errorMessage,
+        reservedSlotMs,
         ...(leaseToken === undefined ? {} : { leaseToken }),
       });
       if (written === 'alreadySucceeded') {
@@ -299,6 +442,49 @@ async function act(
       return;
     }
   }
+}
+
+/**
+ * kycert said the account is blocked (402, 403, a 401 that persisted): not this message's fault. The attempt is
+ * given back (no run was created, nothing billed), the breaker opens for every environment — or, after a
+ * failed probe, stays open with a doubled backoff — and the message waits for the next probe.
+ */
+async function pauseForAccount(
+  code: AccountBlockCode,
+  detail: string,
+  attempt: Parameters<typeof act>[1],
+  deps: WorkerDeps,
+): Promise<void> {
+  const { delivery, request, leaseToken, probe, httpStatus, errorCode, errorMessage, logKeys } = attempt;
+  const nowMs = deps.nowMs();
+  const flow = deps.flowControl;
+  const backoffMs =
+    flow === undefined
+      ? UNSHARED_PAUSE_SECONDS * 1000
+      : nextProbeBackoffMs(probe ?? { state: 'closed' }, flow.options);
+  await flow?.shared.open(code, nowMs, backoffMs, probe !== undefined);
+  const delaySeconds = visibilityTimeoutSeconds(
+    Math.ceil((backoffMs * (1 + deps.random() / 2)) / 1000),
+    delivery,
+    nowMs,
+  );
+  await deps.outcomeStore.recordRetry(request.idempotencyKey, {
+    cause: 'account_blocked',
+    nextAttemptAtMs: nowMs + delaySeconds * 1000,
+    nowMs,
+    httpStatus,
+    errorCode,
+    errorMessage: errorMessage ?? detail,
+    giveBackAttempt: true,
+    ...(leaseToken === undefined ? {} : { leaseToken }),
+  });
+  deps.logger.warn('kycert account blocked: the flow pauses', {
+    ...logKeys,
+    code,
+    next_probe_seconds: backoffMs / 1000,
+  });
+  deps.metrics.addMetric(MetricName.accountBlocked, MetricUnit.Count, 1);
+  return defer(delivery, delaySeconds, 'paused_for_account', logKeys, deps);
 }
 
 /**
@@ -409,6 +595,8 @@ function describeDecision(decision: Decision): Record<string, unknown> {
       return { decision: 'retry', cause: decision.cause, delay_seconds: decision.delaySeconds };
     case 'deadLetter':
       return { decision: 'deadLetter', reason: decision.reason, code: decision.code };
+    case 'pause':
+      return { decision: 'pause', code: decision.code };
   }
 }
 

@@ -32,6 +32,11 @@ export class RateLimitGovernor {
     this.#maxResetMs = maxResetSeconds * 1000;
   }
 
+  /** The limit kycert's last believed answer gave (per window), or 0 before any. */
+  limit(): number {
+    return this.#limit;
+  }
+
   /** @param nowMs when the answer arrived; without it, a reset cannot be checked against the clock. */
   observe(headers: RateLimitHeaders, nowMs?: number): void {
     const resetAtMs = headers.resetAtEpochSeconds * 1000;

@@ -1,4 +1,5 @@
 import { DEFAULT_MAX_RATE_LIMIT_RESET_SECONDS, KYCERT_DEFAULT_RETRY_AFTER_SECONDS } from './constants.js';
+import { AccountBlockCode } from './flowControl.js';
 import type { KycertResult } from './kycertClient.js';
 import { parseRetryAfter } from './parseRetryAfter.js';
 
@@ -16,13 +17,21 @@ export type Decision =
       /** Something in kycert's answer that was not usable as sent, worth a log line. */
       note?: string;
     }
-  | { action: 'deadLetter'; reason: DeadLetterReason; code?: string; detail: string };
+  | { action: 'deadLetter'; reason: DeadLetterReason; code?: string; detail: string }
+  /**
+   * The answer is about the account, not the message (402 out of credits, 403 a missing scope, a 401 that
+   * persisted after the key was read again): the whole flow pauses (flowControl.ts). No run was created and
+   * nothing was billed, so the message's attempt is given back.
+   */
+  | { action: 'pause'; code: AccountBlockCode; detail: string };
 
 export const RetryCause = {
   rateLimited: 'rate_limited',
   inProgress: 'in_progress',
   serverError: 'server_error',
   networkError: 'network_error',
+  /** Paused with the whole flow until the account is unblocked (flowControl.ts). */
+  accountBlocked: 'account_blocked',
 } as const;
 export type RetryCause = (typeof RetryCause)[keyof typeof RetryCause];
 
@@ -39,6 +48,10 @@ export const DeadLetterReason = {
   leaseHeldOnLastReceive: 'lease_held_on_last_receive',
   /** A copy of a key that already failed: the original reason follows (`key_already_failed:<reason>`). */
   keyAlreadyFailed: 'key_already_failed',
+  /** Older than the queue's retention less an hour: dead-lettered before SQS could let it expire silently. */
+  messageExpiring: 'message_expiring',
+  /** Paused with the flow longer than the pause budget: `kycert_account_blocked:<http_402|http_401|http_403|api_key_unset>`. */
+  kycertAccountBlocked: 'kycert_account_blocked',
 } as const;
 export type DeadLetterReason = (typeof DeadLetterReason)[keyof typeof DeadLetterReason];
 
@@ -57,6 +70,8 @@ export interface RetryPolicyOptions {
    * @default 3600 s
    */
   maxRateLimitResetSeconds?: number;
+  /** The main queue's retention: no message is left to expire in it. @default no check */
+  queueRetentionSeconds?: number;
 }
 
 export interface AttemptContext {
@@ -109,8 +124,8 @@ export function decide(result: KycertResult, ctx: AttemptContext, options: Retry
     } else if (status >= 500 || status === 408 || (status >= 200 && status < 300)) {
       cause = 'server_error'; // includes a 2xx without a readable run_id: the run exists, a replay will tell
       delaySeconds = backoffSeconds(ctx.attempt, ctx.random, options);
-    } else if (status === 401) {
-      return deadLetter('kycertUnauthorized', describe(result), result.errorCode);
+    } else if (ACCOUNT_BLOCKS[status] !== undefined) {
+      return { action: 'pause', code: ACCOUNT_BLOCKS[status], detail: describe(result) };
     } else if (status >= 400) {
       return deadLetter('kycertRejected', describe(result), result.errorCode ?? `http_${status}`);
     } else {
@@ -187,6 +202,13 @@ export function rateLimitedDelay(
   const delaySeconds = baseSeconds + Math.floor(ctx.random * (Math.ceil(baseSeconds / 10) + 1));
   return notes.length === 0 ? { delaySeconds } : { delaySeconds, note: notes.join('; ') };
 }
+
+/** kycert's account-level answers: a 401 reaches the policy only once the key was read again and refused twice. */
+const ACCOUNT_BLOCKS: Partial<Record<number, AccountBlockCode>> = {
+  401: AccountBlockCode.unauthorized,
+  402: AccountBlockCode.outOfCredits,
+  403: AccountBlockCode.missingScope,
+};
 
 /**
  * Exponential backoff, kycert's 1 s, 2 s, 4 s… capped, with "equal jitter": half fixed, half random, so

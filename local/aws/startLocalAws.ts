@@ -1,4 +1,4 @@
-import { maxReceiveCountFor } from '../../functions/kycert-worker/constants.js';
+import { REDRIVE_MAX_RECEIVE_COUNT } from '../../functions/kycert-worker/constants.js';
 import { createLocalClients, LOCAL_CREDENTIALS, type LocalClients } from './createLocalClients.js';
 import { createOutcomeTable } from './createOutcomeTable.js';
 import { createQueuePair } from './createQueuePair.js';
@@ -17,8 +17,10 @@ export interface LocalAwsOptions {
   readonly queueName?: string;
   /** @default 'kycert-requests-dlq' */
   readonly deadLetterQueueName?: string;
-  /** POSTs allowed per idempotency key; the redrive `maxReceiveCount` derives from it. @default 12 (the worker's default) */
+  /** POSTs allowed per idempotency key. @default 12 (the worker's default) */
   readonly maxAttempts?: number;
+  /** The redrive policy's `maxReceiveCount`. @default 500, as deployed (constants.ts) */
+  readonly maxReceiveCount?: number;
   /** The main queue's visibility timeout. @default 30 s */
   readonly visibilityTimeoutSeconds?: number;
   /** @default 'kycert-outcomes' */
@@ -80,7 +82,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new RangeError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
   }
-  const maxReceiveCount = maxReceiveCountFor(maxAttempts);
+  const maxReceiveCount = options.maxReceiveCount ?? REDRIVE_MAX_RECEIVE_COUNT;
 
   const started: RunningEmulator[] = [];
   let clients: LocalClients | undefined;

@@ -133,6 +133,11 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       ...aws.env,
       KYCERT_BASE_URL: kycert.baseUrl,
       KYCERT_API_KEY: kycert.apiKey,
+      ...rateLimitEnv(sandbox),
+      // Locally a blocked account is probed within seconds, not minutes.
+      KYCERT_PROBE_BASE_SECONDS: '1',
+      KYCERT_PROBE_MAX_SECONDS: '5',
+      QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(aws.visibilityTimeoutSeconds),
       BACKOFF_BASE_SECONDS: String(options.backoffBaseSeconds ?? 1),
       BACKOFF_MAX_SECONDS: String(options.backoffMaxSeconds ?? 4),
       HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 5_000),
@@ -223,6 +228,19 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
   }
 }
 
+/**
+ * The sandbox's rate limit, told to the worker as the stack tells it kycert's: the shared schedule is seeded
+ * with it (and corrected by kycert's X-RateLimit-Limit). A real kycert: the worker's defaults.
+ */
+function rateLimitEnv(sandbox: KycertSandbox | undefined): Record<string, string> {
+  if (sandbox === undefined) return {};
+  const { limit, windowMs } = sandbox.rateLimit();
+  return {
+    KYCERT_RATE_LIMIT_PER_MINUTE: String((limit * 60_000) / windowMs),
+    KYCERT_RATE_LIMIT_WINDOW_SECONDS: String(windowMs / 1000),
+  };
+}
+
 /** Messages on a queue, visible, in flight or delayed: zero means every message there is done with. */
 export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
   const { Attributes = {} } = await sqs.send(
@@ -248,7 +266,8 @@ async function scanOutcomes(aws: LocalAws): Promise<OutcomeReport[]> {
     { client: aws.clients.dynamodb },
     { TableName: aws.tableName, ConsistentRead: true },
   )) {
-    for (const item of page.Items ?? []) outcomes.push(toOutcomeReport(item));
+    // The flow-control item shares the table and has no status; a key that only holds a booked slot has none yet.
+    for (const item of page.Items ?? []) if (item.status !== undefined) outcomes.push(toOutcomeReport(item));
   }
   return outcomes.sort(
     (a, b) =>

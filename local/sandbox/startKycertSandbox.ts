@@ -28,6 +28,8 @@ export interface KycertSandbox {
   stats(): SandboxStats;
   /** Every run created so far, with its status as of the sandbox's clock. */
   runs(): SandboxRun[];
+  /** The rate limit it enforces: `limit` requests per fixed window of `windowMs`. */
+  rateLimit(): { limit: number; windowMs: number };
   /** The faults now in force. */
   faults(): SandboxFaults;
   /** Merges `partial` over the faults now in force and returns the result; throws `SandboxConfigError` on a bad value. */
@@ -91,6 +93,7 @@ export async function startKycertSandbox(options: KycertSandboxOptions = {}): Pr
     apiKey: [...ctx.state.apiKeys.keys()][0] as string,
     stats: () => stats.snapshot(ctx.state.creditsRemaining),
     runs: () => ctx.runs.all(ctx.clock()),
+    rateLimit: () => ({ limit: rateLimitPerMinute, windowMs: rateLimitWindowMs }),
     faults: () => ({ ...ctx.state.faults }),
     setFaults: (partial) => {
       ctx.state.faults = mergeFaults(ctx.state.faults, partial);

@@ -78,7 +78,7 @@ const REUSED_KEY_REASON = 'invalid_message:idempotency_key:reused_with_different
  * schema's field names, kycert's error codes). Nothing a producer wrote, nothing SQS would refuse.
  */
 const WORKER_REASON =
-  /^(invalid_message|kycert_rejected|kycert_unauthorized|unexpected_response|retries_exhausted|idempotency_window_expired|rate_limited_past_key_window|lease_held_on_last_receive|key_already_failed|kycert_account_blocked)(:[A-Za-z0-9_.]+)*$/;
+  /^(invalid_message|kycert_rejected|kycert_unauthorized|unexpected_response|retries_exhausted|idempotency_window_expired|rate_limited_past_key_window|lease_held_on_last_receive|key_already_failed|kycert_account_blocked|message_expiring)(:[A-Za-z0-9_.]+)*$/;
 const DEFAULT_WINDOW_SECONDS = 22 * 3600;
 
 /** Every broken promise of the run; an empty list means the run passed. */
