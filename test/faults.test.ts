@@ -154,16 +154,48 @@ describe('kycert faults struck and were handled as the decision table says', () 
   );
 
   it(
-    '401 twice: dead-lettered as kycert_unauthorized after exactly one re-read of the key',
+    '401 twice (a revoked key): the flow pauses, nothing is dead-lettered, and the key set in the secret lets every run through',
     TIMEOUT,
     async () => {
       const result = await results.revokedKey;
-      expect(result.evidence.report.dlq.map((d) => d.reason)).toEqual(
-        Array(6).fill('kycert_unauthorized:invalid_api_key'),
-      );
-      expect(answersByKey(result)).toEqual(Array(6).fill([401, 401]));
+      expect(result.evidence.report.dlq).toEqual([]);
+      expect(outcomesWith(result, 'succeeded')).toHaveLength(6);
+      // Two 401s per probe (the POST and its one re-send with the key read again), a few probes: not 6 × 2 per probe.
+      const unauthorized = answersByKey(result)
+        .flat()
+        .filter((answer) => answer === 401).length;
+      expect(unauthorized).toBeGreaterThan(0);
+      expect(unauthorized).toBeLessThanOrEqual(12);
+      expect(result.extra.refreshes).toBeGreaterThan(0);
     },
   );
+
+  it(
+    '402 for the first 8 s: every run created once, nothing in the DLQ, at most 20 answers of 402',
+    TIMEOUT,
+    async () => {
+      const result = await results.outOfCredits;
+      expect(result.evidence.report.dlq).toEqual([]);
+      expect(outcomesWith(result, 'succeeded')).toHaveLength(40);
+      expect(result.evidence.sandboxStats.runsCreated).toBe(40);
+      const outOfCredits = answersByKey(result)
+        .flat()
+        .filter((answer) => answer === 402).length;
+      expect(outOfCredits).toBeGreaterThan(0);
+      expect(outOfCredits).toBeLessThanOrEqual(20);
+    },
+  );
+
+  it('403 until the scope is granted: paused, then every run created once', TIMEOUT, async () => {
+    const result = await results.missingScope;
+    expect(result.evidence.report.dlq).toEqual([]);
+    expect(outcomesWith(result, 'succeeded')).toHaveLength(10);
+    const forbidden = answersByKey(result)
+      .flat()
+      .filter((answer) => answer === 403).length;
+    expect(forbidden).toBeGreaterThan(0);
+    expect(forbidden).toBeLessThanOrEqual(8);
+  });
 });
 
 describe('delivery faults struck and were absorbed', () => {

@@ -135,6 +135,9 @@ describe('decide: every input maps to exactly one decision', () => {
           case 'deadLetter':
             expect(fields.filter((f) => f !== 'code')).toEqual(['action', 'detail', 'reason']);
             break;
+          case 'pause':
+            expect(fields).toEqual(['action', 'code', 'detail']);
+            break;
           default:
             throw new Error(`no such action: ${JSON.stringify(decision)}`);
         }
@@ -251,10 +254,10 @@ describe('visibilityTimeoutSeconds: the one rule for every visibility change', (
 });
 
 describe('decide: bounds', () => {
-  it('4xx other than 401, 408, 409, 429 is never retried: dead-lettered as kycert_rejected', () => {
+  it('4xx other than 401, 402, 403 (the account), 408, 409, 429 is never retried: dead-lettered as kycert_rejected', () => {
     const rejected = fc
       .integer({ min: 400, max: 499 })
-      .filter((s) => ![401, 408, 409, 429].includes(s))
+      .filter((s) => ![401, 402, 403, 408, 409, 429].includes(s))
       .chain((httpStatus) =>
         fc.record(
           {

@@ -156,14 +156,40 @@ describe('decide: what kycert answered', () => {
 
   it.each([
     [400, 'invalid_document', 'kycert_rejected'],
-    [402, 'insufficient_credits', 'kycert_rejected'],
-    [403, 'missing_scope', 'kycert_rejected'],
     [404, 'template_not_found', 'kycert_rejected'],
     [422, 'idempotency_key_reused', 'kycert_rejected'],
-    [401, 'invalid_api_key', 'kycert_unauthorized'],
   ])('HTTP %i (%s) dead-letters at once as %s, even on the first attempt', (status, code, reason) => {
     const decision = decide(response(status, { errorCode: code, errorMessage: 'nope' }), context(), options);
     expect(decision).toEqual({ action: 'deadLetter', reason, code, detail: `HTTP ${status} ${code}: nope` });
+  });
+
+  it.each([
+    [402, 'insufficient_credits', 'http_402'],
+    [403, 'missing_scope', 'http_403'],
+    [401, 'invalid_api_key', 'http_401'], // a 401 reaches the policy only after the key was read again
+  ])(
+    'HTTP %i (%s) is about the account: the flow pauses (%s), the message is not dead-lettered',
+    (status, code, pauseCode) => {
+      const decision = decide(
+        response(status, { errorCode: code, errorMessage: 'nope' }),
+        context({ attempt: 12 }),
+        options,
+      );
+      expect(decision).toEqual({ action: 'pause', code: pauseCode, detail: `HTTP ${status} ${code}: nope` });
+    },
+  );
+
+  it('a 402 replayed under the key (kycert kept it) needs a fresh key: dead-lettered, not paused', () => {
+    const decision = decide(
+      response(402, { errorCode: 'insufficient_credits', errorMessage: 'No credits', replayed: true }),
+      context(),
+      options,
+    );
+    expect(decision).toMatchObject({
+      action: 'deadLetter',
+      reason: 'kycert_rejected',
+      code: 'insufficient_credits',
+    });
   });
 
   it('a 4xx without kycert’s envelope is named by its status', () => {

@@ -103,13 +103,13 @@ describe('replays', () => {
   });
 
   it.each([
-    ['400 (invalid document)', 400, 'invalid_document'],
-    ['402 (no credits)', 402, 'insufficient_credits'],
-    ['403 (missing scope)', 403, 'missing_scope'],
-    ['404 (unknown template)', 404, 'template_not_found'],
+    ['400 (invalid document)', 400, 'invalid_document', false],
+    ['402 (no credits), with keepAccountErrors', 402, 'insufficient_credits', true],
+    ['403 (missing scope), with keepAccountErrors', 403, 'missing_scope', true],
+    ['404 (unknown template)', 404, 'template_not_found', false],
   ] as const)(
     'keeps a %s under the key and replays it after the cause is gone',
-    async (_name, status, code) => {
+    async (_name, status, code, keepAccountErrors) => {
       // Prepare: each case provokes its error, then removes the cause before the retry.
       const bodies: Record<number, string> = {
         400: JSON.stringify({ template_id: 'tpl_x', subject: { type: 'pf', doc: '52998224724' } }),
@@ -122,6 +122,7 @@ describe('replays', () => {
           { key: 'sk_test_local', scopes: status === 403 ? ['runs:read'] : ['runs:write', 'runs:read'] },
         ],
         templates: [],
+        keepAccountErrors,
       });
 
       // Act
@@ -138,6 +139,33 @@ describe('replays', () => {
       expect(retry.json).toEqual(first.json);
       expect(sandbox.stats().replays).toBe(1);
       expect(freshKey.status).toBe(202); // the cause really is gone
+    },
+  );
+
+  it.each([
+    ['402 (no credits)', 402],
+    ['403 (missing scope)', 403],
+  ] as const)(
+    'by default keeps no %s: once the cause is gone, the same key goes through',
+    async (_name, status) => {
+      // Prepare
+      await start({
+        credits: status === 402 ? 0 : 10,
+        apiKeys: [
+          { key: 'sk_test_local', scopes: status === 403 ? ['runs:read'] : ['runs:write', 'runs:read'] },
+        ],
+      });
+
+      // Act
+      const first = await post('key-account');
+      sandbox.setCredits(10);
+      sandbox.setValidApiKeys(['sk_test_local']);
+      const retry = await post('key-account');
+
+      // Assess
+      expect(first.status).toBe(status);
+      expect(retry.status).toBe(202);
+      expect(sandbox.stats().replays).toBe(0);
     },
   );
 

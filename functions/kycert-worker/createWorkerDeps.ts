@@ -24,10 +24,15 @@ const MAX_LATE_MS = 500;
  * API key survive across invocations. AWS clients honour AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SQS /
  * AWS_ENDPOINT_URL_DYNAMODB, which is how the same code runs against the local emulators.
  */
-export function createWorkerDeps(config: WorkerConfig, overrides: Partial<WorkerDeps> = {}): WorkerDeps {
+export function createWorkerDeps(
+  config: WorkerConfig,
+  overrides: Partial<WorkerDeps> = {},
+  /** Clients bound to given endpoints, for a process that runs several pipelines (the fault suite). */
+  clients: { sqs?: SQSClient; dynamodb?: DynamoDBClient } = {},
+): WorkerDeps {
   // With an endpoint override the SDK would otherwise send QueueUrl calls to the URL's own host.
-  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
-  const dynamodb = new DynamoDBClient({});
+  const sqs = clients.sqs ?? new SQSClient({ useQueueUrlAsEndpoint: false });
+  const dynamodb = clients.dynamodb ?? new DynamoDBClient({});
   const governor =
     config.throttleThreshold > 0
       ? new RateLimitGovernor(config.throttleThreshold, config.maxRateLimitResetSeconds)

@@ -13,6 +13,8 @@ export type KycertResult =
       errorMessage?: string;
       retryAfter?: string;
       rateLimit?: RateLimitHeaders;
+      /** The answer kept under the key, replayed (`idempotent-replayed: true`), not the account's state now. */
+      replayed?: boolean;
     }
   | {
       /** No HTTP answer (reset, timeout, refused): whether the run was created is unknown. */
@@ -113,6 +115,11 @@ export class KycertClient {
         ...readBody(text),
         ...optional('retryAfter', header(response.headers, 'retry-after')),
         ...optional('rateLimit', readRateLimit(response.headers)),
+        // Stripe's name for it, which kycert's sandbox uses; kycert's docs do not name the header.
+        ...optional(
+          'replayed',
+          header(response.headers, 'idempotent-replayed') === 'true' ? true : undefined,
+        ),
       };
     } catch (error) {
       const err = error as NodeJS.ErrnoException;

@@ -134,24 +134,31 @@ export async function processRecord(
     );
   }
   let probe: BreakerView | undefined;
-  if (deps.flowControl === undefined) {
+  // A message back a second time or more may have booked a slot on its key, or find the key finished.
+  const known = delivery.receiveCount > 1 ? await deps.outcomeStore.get(request.idempotencyKey) : undefined;
+  const finished = known?.status?.S === 'succeeded' || known?.status?.S === 'failed';
+  if (deps.flowControl === undefined || finished) {
     // The credential first: if Secrets Manager is down, the record fails here, before an attempt is counted.
+    // A finished key needs no slot: the claim below settles the copy without a POST.
     await deps.apiKey?.get();
   } else {
+    const bookedSlotMs = Number(known?.reserved_slot_ms?.N);
     const gate = await passFlowGate(deps.flowControl, {
       nowMs: deps.nowMs,
       random: deps.random,
-      // Only a message back for a second time or more can have booked a slot.
-      bookedSlotAtMs:
-        delivery.receiveCount > 1 ? await bookedSlotOf(request.idempotencyKey, deps) : undefined,
+      bookedSlotAtMs: Number.isFinite(bookedSlotMs) && bookedSlotMs > 0 ? bookedSlotMs : undefined,
       messageSentAtMs: delivery.sentAtMs,
       lastReceive: isLastReceive(delivery.receiveCount, deps.policy),
       deadlineMs: invocation.deadlineMs,
       governor: deps.rateLimitGovernor,
       apiKey: deps.apiKey,
     });
-    if (gate.kind !== 'go') return settleGate(gate, record, delivery, request, logKeys, deps);
-    probe = gate.probe;
+    if (gate.kind !== 'go') {
+      const settled = await settleGate(gate, record, delivery, request, logKeys, deps);
+      if (settled) return;
+    } else {
+      probe = gate.probe;
+    }
   }
   const begun = await deps.outcomeStore.beginAttempt(request, {
     nowMs: deps.nowMs(),
@@ -231,12 +238,10 @@ async function giveUp(
   countDeadLetter(deps.metrics, /^[a-z_]+/.exec(entry.reason)?.[0] ?? entry.reason);
 }
 
-async function bookedSlotOf(key: string, deps: WorkerDeps): Promise<number | undefined> {
-  const slot = Number((await deps.outcomeStore.get(key))?.reserved_slot_ms?.N);
-  return Number.isFinite(slot) && slot > 0 ? slot : undefined;
-}
-
-/** A delivery the flow gate held back: come back later (not an attempt), or, paused too long, the DLQ. */
+/**
+ * A delivery the flow gate held back: come back later (not an attempt), or, paused too long, the DLQ. Returns
+ * false when the key turned out to be finished (its booking refused): the claim then settles the copy.
+ */
 async function settleGate(
   gate: Exclude<GateResult, { kind: 'go' }>,
   record: SQSRecord,
@@ -244,32 +249,18 @@ async function settleGate(
   request: RunRequest,
   logKeys: LogKeys,
   deps: WorkerDeps,
-): Promise<void> {
+): Promise<boolean> {
   if (gate.kind === 'giveUp') {
     const reason = `${DeadLetterReason.kycertAccountBlocked}:${gate.code}`;
-    deps.logger.warn('paused past the budget', { ...logKeys, decision: 'deadLetter', reason });
-    await deadLetter(
-      record,
-      delivery,
-      { reason, detail: gate.detail, idempotencyKey: request.idempotencyKey },
-      deps,
-    );
-    await deps.outcomeStore.recordFailure(request.idempotencyKey, {
-      reason,
-      attempted: 'withoutClaim',
-      errorMessage: gate.detail,
-      externalId: request.externalId,
-      templateId: request.templateId,
-      nowMs: deps.nowMs(),
-    });
-    countDeadLetter(deps.metrics, DeadLetterReason.kycertAccountBlocked);
-    return;
+    await giveUp(record, delivery, request, { reason, detail: gate.detail }, logKeys, deps);
+    return true;
   }
   if (gate.slotAtMs !== undefined) {
-    await deps.outcomeStore.recordBooking(request.idempotencyKey, {
+    const booked = await deps.outcomeStore.recordBooking(request.idempotencyKey, {
       slotAtMs: gate.slotAtMs,
       nowMs: deps.nowMs(),
     });
+    if (!booked) return false;
     deps.metrics.addMetric(MetricName.deferredForRateBudget, MetricUnit.Count, 1);
   } else {
     deps.metrics.addMetric(MetricName.pausedForAccount, MetricUnit.Count, 1);

@@ -38,7 +38,6 @@ export type RetryCause = (typeof RetryCause)[keyof typeof RetryCause];
 export const DeadLetterReason = {
   invalidMessage: 'invalid_message',
   kycertRejected: 'kycert_rejected',
-  kycertUnauthorized: 'kycert_unauthorized',
   unexpectedResponse: 'unexpected_response',
   retriesExhausted: 'retries_exhausted',
   idempotencyWindowExpired: 'idempotency_window_expired',
@@ -124,6 +123,14 @@ export function decide(result: KycertResult, ctx: AttemptContext, options: Retry
     } else if (status >= 500 || status === 408 || (status >= 200 && status < 300)) {
       cause = 'server_error'; // includes a 2xx without a readable run_id: the run exists, a replay will tell
       delaySeconds = backoffSeconds(ctx.attempt, ctx.random, options);
+    } else if (ACCOUNT_BLOCKS[status] !== undefined && result.replayed === true) {
+      // kycert kept this answer under the key: the account may be fine now, but this key will only ever replay
+      // it. Pausing would not help; the request needs a fresh key.
+      return deadLetter(
+        'kycertRejected',
+        `${describe(result)} (replayed under the key: redrive with a fresh key)`,
+        result.errorCode ?? `http_${status}`,
+      );
     } else if (ACCOUNT_BLOCKS[status] !== undefined) {
       return { action: 'pause', code: ACCOUNT_BLOCKS[status], detail: describe(result) };
     } else if (status >= 400) {

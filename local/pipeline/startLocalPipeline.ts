@@ -232,7 +232,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
  * The sandbox's rate limit, told to the worker as the stack tells it kycert's: the shared schedule is seeded
  * with it (and corrected by kycert's X-RateLimit-Limit). A real kycert: the worker's defaults.
  */
-function rateLimitEnv(sandbox: KycertSandbox | undefined): Record<string, string> {
+export function rateLimitEnv(sandbox: KycertSandbox | undefined): Record<string, string> {
   if (sandbox === undefined) return {};
   const { limit, windowMs } = sandbox.rateLimit();
   return {

@@ -38,6 +38,8 @@ export interface SandboxContext {
   faultScript: FaultScript | undefined;
   /** POSTs seen per Idempotency-Key, for `faultScript`. */
   postsByKey: Map<string, number>;
+  /** Whether a 402 or a 403 is kept under the key and replayed (see SandboxOptions.keepAccountErrors). */
+  keepAccountErrors: boolean;
   log: ((entry: SandboxLogEntry) => void) | undefined;
 }
 
@@ -253,7 +255,7 @@ async function createRun(ctx: SandboxContext, call: Call, apiKey: ResolvedApiKey
     await processingTime(ctx);
     const answer = createRunNow(ctx, call, apiKey);
     if (claim !== undefined) {
-      if (isKept(answer.status))
+      if (isKept(answer.status, ctx.keepAccountErrors))
         ctx.idempotency.complete(claim, { status: answer.status, body: answer.body });
       else ctx.idempotency.release(claim);
     }
@@ -469,7 +471,8 @@ function error(
 }
 
 /** What kycert keeps under a key: successes and the client's own mistakes, never a passing condition. */
-function isKept(status: number): boolean {
+function isKept(status: number, keepAccountErrors: boolean): boolean {
+  if (!keepAccountErrors && (status === 402 || status === 403)) return false;
   return status >= 200 && status < 500 && status !== 401 && status !== 409 && status !== 429;
 }
 

@@ -86,6 +86,13 @@ export interface KycertSandboxOptions {
   apiKeys?: readonly ApiKeyInput[];
   /** Runs that may still be created; each created run spends one. @default Infinity */
   credits?: number;
+  /**
+   * kycert's docs do not say whether an account-level answer (402 out of credits, 403 a missing scope) is kept
+   * under the idempotency key like the request's own mistakes. The worker assumes it is not: once the credits
+   * are topped up (or the scope granted), the same request under the same key goes through. `true` models the
+   * other reading: the answer is kept and replayed, with `idempotent-replayed: true`. @default false
+   */
+  keepAccountErrors?: boolean;
   /** Requests allowed per API key per window. @default 600 */
   rateLimitPerMinute?: number;
   /** The length of the "minute"; tests and benchmarks shorten it. @default 60 000 ms */

@@ -62,6 +62,7 @@ export async function startKycertSandbox(options: KycertSandboxOptions = {}): Pr
   const ctx: SandboxContext = {
     faultScript: options.faultScript,
     postsByKey: new Map(),
+    keepAccountErrors: options.keepAccountErrors ?? false,
     state: {
       faults: mergeFaults(DEFAULT_FAULTS, options.faults ?? {}),
       apiKeys: resolveApiKeys(apiKeyInputs),

@@ -1,14 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadConfig } from '../../functions/kycert-worker/config.js';
-import { DeadLetterQueue } from '../../functions/kycert-worker/deadLetterQueue.js';
-import { MessageVisibility } from '../../functions/kycert-worker/messageVisibility.js';
-import { OutcomeStore } from '../../functions/kycert-worker/outcomeStore.js';
+import { createWorkerDeps } from '../../functions/kycert-worker/createWorkerDeps.js';
 import type { WorkerDeps } from '../../functions/kycert-worker/processRecord.js';
 import { LOCAL_CREDENTIALS } from '../../local/aws/createLocalClients.js';
 import {
   type LocalPipeline,
   type LocalPipelineOptions,
+  rateLimitEnv,
   startLocalPipeline,
 } from '../../local/pipeline/startLocalPipeline.js';
 import {
@@ -66,6 +65,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
       sqsPort: 0,
       dynamodbPort: 0,
       kycert: { baseUrl: sandbox.baseUrl, apiKey: sandbox.apiKey },
+      workerEnv: { ...rateLimitEnv(sandbox), ...pipelineOptions.workerEnv },
       workerOverrides: (deps) => {
         const pinned = pinnedAwsParts(toClose);
         const overrides = workerOverrides?.({ ...deps, ...pinned }, sandbox) ?? {};
@@ -114,11 +114,13 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
   };
 }
 
-/** The outcome store, DLQ and visibility of the worker, on clients bound to the endpoints in `process.env` now. */
+/**
+ * The worker's AWS parts (outcome store, DLQ, visibility, shared flow control), on clients bound to the
+ * endpoints in `process.env` now.
+ */
 function pinnedAwsParts(
   toClose: Array<() => Promise<void> | void>,
-): Pick<WorkerDeps, 'outcomeStore' | 'deadLetterQueue' | 'visibility'> {
-  const config = loadConfig(process.env);
+): Pick<WorkerDeps, 'outcomeStore' | 'deadLetterQueue' | 'visibility' | 'flowControl'> {
   const region = process.env.AWS_REGION ?? 'us-east-1';
   const sqs = new SQSClient({
     endpoint: process.env.AWS_ENDPOINT_URL_SQS,
@@ -135,13 +137,11 @@ function pinnedAwsParts(
     sqs.destroy();
     dynamodb.destroy();
   });
-  return {
-    outcomeStore: new OutcomeStore({
-      client: dynamodb,
-      tableName: config.outcomeTableName,
-      ttlSeconds: config.outcomeTtlSeconds,
-    }),
-    deadLetterQueue: new DeadLetterQueue({ client: sqs, queueUrl: config.deadLetterQueueUrl }),
-    visibility: new MessageVisibility({ client: sqs, queueUrl: config.queueUrl }),
-  };
+  const { outcomeStore, deadLetterQueue, visibility, flowControl, kycert } = createWorkerDeps(
+    loadConfig(process.env),
+    {},
+    { sqs, dynamodb },
+  );
+  toClose.push(() => (kycert as { close?: () => Promise<void> }).close?.());
+  return { outcomeStore, deadLetterQueue, visibility, flowControl };
 }

@@ -34,9 +34,12 @@ export const Invariant = {
   duplicateRun: 'duplicate_run',
   /** kycert received different bodies under one key. */
   bodyChanged: 'body_changed',
-  /** A POST followed an answer that must never be retried (4xx other than 401, 408, 409, 429). */
+  /** A POST followed an answer that must never be retried (4xx other than 401, 402, 403, 408, 409, 429). */
   rejectionRetried: 'rejection_retried',
-  /** More POSTs under a key than MAX_ATTEMPTS (a 401 and its one re-send with a fresh key count as one). */
+  /**
+   * More POSTs under a key than MAX_ATTEMPTS. Answers about the account, not the request (401, 402, 403: no run
+   * created, nothing billed), are not counted: the worker gives those attempts back and pauses the flow.
+   */
   attemptsExceeded: 'attempts_exceeded',
   /** A POST more than IDEMPOTENCY_WINDOW_HOURS after the key's first attempt. */
   postAfterKeyWindow: 'post_after_key_window',
@@ -191,9 +194,13 @@ function checkPosts(
   bounds: { maxAttempts: number; windowMs: number; lenient: boolean },
   violation: (invariant: Invariant, message: string, key?: string) => void,
 ): void {
-  const counted = posts.filter((post) => post.answer !== 401).length;
+  const counted = posts.filter((post) => !ACCOUNT_ANSWERS.includes(post.answer)).length;
   if (counted > bounds.maxAttempts) {
-    violation(Invariant.attemptsExceeded, `${counted} POSTs (401s aside), bound ${bounds.maxAttempts}`, key);
+    violation(
+      Invariant.attemptsExceeded,
+      `${counted} POSTs (401, 402 and 403 aside), bound ${bounds.maxAttempts}`,
+      key,
+    );
   }
   const rejectedAt = posts.findIndex((post) => isFinalRejection(post.answer));
   if (rejectedAt >= 0) {
@@ -223,10 +230,16 @@ function checkPosts(
   }
 }
 
+/** Answers about the account: the worker pauses the flow and sends the same request again later. */
+const ACCOUNT_ANSWERS: readonly SandboxPost['answer'][] = [401, 402, 403];
+
 /** kycert's answers that the worker dead-letters at once (README, decision table). */
 function isFinalRejection(answer: SandboxPost['answer']): boolean {
   return (
-    typeof answer === 'number' && answer >= 400 && answer < 500 && ![401, 408, 409, 429].includes(answer)
+    typeof answer === 'number' &&
+    answer >= 400 &&
+    answer < 500 &&
+    ![...ACCOUNT_ANSWERS, 408, 409, 429].includes(answer)
   );
 }
 

@@ -29,6 +29,28 @@ export const sendAndSettle =
     await pipeline.settle();
   };
 
+/** How long the account stays blocked in the revoked-key and missing-scope scenarios. */
+const ACCOUNT_BLOCK_MS = 3_000;
+
+/** The secret in the revoked-key scenario: it holds a revoked key until the operator sets the current one. */
+function settableApiKey(initial: string) {
+  let current = initial;
+  let refreshes = 0;
+  return {
+    source: {
+      get: async () => current,
+      refresh: async () => {
+        refreshes += 1;
+        return current;
+      },
+    },
+    set: (key: string) => {
+      current = key;
+    },
+    refreshes: () => refreshes,
+  };
+}
+
 /** The worker's API key source in the rotation scenario: the cached key until a 401 makes it read again. */
 function rotatingApiKey(initial: string, afterRefresh: string) {
   let current = initial;
@@ -47,6 +69,7 @@ function rotatingApiKey(initial: string, afterRefresh: string) {
 }
 
 export function kycertFaultScenarios() {
+  const revokedThenSet = settableApiKey('sk_test_revoked');
   /** The sandbox, for a fault script given before it exists: it turns the 5xx status for each POST. */
   const serverErrorSandbox: { current?: KycertSandbox } = {};
   let serverErrorPosts = 0;
@@ -152,21 +175,43 @@ export function kycertFaultScenarios() {
       },
     },
     revokedKey: {
-      name: '401 twice: the API key revoked and the secret not updated',
+      name: '401 twice: the API key revoked; the flow pauses until the operator puts the new key in the secret',
       options: {
         ...COMMON_OPTIONS,
         sandbox: { apiKeys: ['sk_test_current'] },
         workerOverrides: (_deps, sandbox) => ({
           kycert: new KycertClient({
             baseUrl: sandbox.baseUrl,
-            apiKey: staticApiKey('sk_test_revoked'),
+            apiKey: revokedThenSet.source,
             connectTimeoutMs: 1_000,
             timeoutMs: 5_000,
           }),
+          apiKey: revokedThenSet.source,
         }),
       },
       drive: async (pipeline: FaultPipeline) => {
         await pipeline.enqueue(requestBodies(6, { prefix: 'revoked' }));
+        // The operator notices the alarm and puts the current key in the secret 3 s later.
+        setTimeout(() => revokedThenSet.set('sk_test_current'), ACCOUNT_BLOCK_MS);
+        await pipeline.settle();
+        return { refreshes: revokedThenSet.refreshes() };
+      },
+    },
+    outOfCredits: {
+      name: '402 out of credits for the first 8 s: the flow pauses, one probe at a time, and resumes once topped up',
+      options: { ...COMMON_OPTIONS, sandbox: { credits: 0 } },
+      drive: async (pipeline: FaultPipeline) => {
+        setTimeout(() => pipeline.sandbox.setCredits(Number.POSITIVE_INFINITY), 8_000);
+        await pipeline.enqueue(requestBodies(40, { prefix: 'credits' }));
+        await pipeline.settle();
+      },
+    },
+    missingScope: {
+      name: '403: the key lacks runs:write until the scope is granted 3 s later',
+      options: { ...COMMON_OPTIONS, sandbox: { apiKeys: [{ key: 'sk_test_local', scopes: ['runs:read'] }] } },
+      drive: async (pipeline: FaultPipeline) => {
+        setTimeout(() => pipeline.sandbox.setValidApiKeys(['sk_test_local']), ACCOUNT_BLOCK_MS);
+        await pipeline.enqueue(requestBodies(10, { prefix: 'scope' }));
         await pipeline.settle();
       },
     },
