@@ -35,6 +35,7 @@ describe('loadConfig', () => {
       httpTimeoutMs: 10_000,
       outcomeTtlSeconds: 30 * 86_400,
       throttleThreshold: 0.15,
+      stage: 'local',
     });
   });
 
@@ -54,6 +55,7 @@ describe('loadConfig', () => {
       HTTP_TIMEOUT_MS: '8000',
       OUTCOME_TTL_DAYS: '7',
       KYCERT_THROTTLE_THRESHOLD: '0.25',
+      KYCERT_QUEUE_STAGE: 'staging',
     };
 
     // Act
@@ -77,6 +79,7 @@ describe('loadConfig', () => {
       httpTimeoutMs: 8000,
       outcomeTtlSeconds: 7 * 86_400,
       throttleThreshold: 0.25,
+      stage: 'staging',
     });
   });
 

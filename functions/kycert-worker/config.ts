@@ -39,6 +39,8 @@ const EnvSchema = z
     KYCERT_THROTTLE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.15),
     /** How long an outcome item is kept before DynamoDB's TTL removes it. @default 30 days */
     OUTCOME_TTL_DAYS: positiveInt(30),
+    /** The `stage` dimension of every metric; the CDK construct sets the stack's stage. @default 'local' */
+    KYCERT_QUEUE_STAGE: z.string().min(1).default('local'),
   })
   .refine((env) => env.MAX_RECEIVE_COUNT === undefined || env.MAX_RECEIVE_COUNT > env.MAX_ATTEMPTS, {
     message:
@@ -67,6 +69,7 @@ export interface WorkerConfig {
   httpTimeoutMs: number;
   outcomeTtlSeconds: number;
   throttleThreshold: number;
+  stage: string;
 }
 
 export class ConfigError extends Error {}
@@ -98,5 +101,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     httpTimeoutMs: e.HTTP_TIMEOUT_MS,
     outcomeTtlSeconds: e.OUTCOME_TTL_DAYS * 86_400,
     throttleThreshold: e.KYCERT_THROTTLE_THRESHOLD,
+    stage: e.KYCERT_QUEUE_STAGE,
   };
 }
