@@ -18,6 +18,8 @@ export const ContextKey = {
   maxAttempts: 'maxAttempts',
   alarmEmail: 'alarmEmail',
   apiKeySecretName: 'apiKeySecretName',
+  apiKeySecretArn: 'apiKeySecretArn',
+  apiKeySecretKmsKeyArn: 'apiKeySecretKmsKeyArn',
   secondsPerRecord: 'secondsPerRecord',
 } as const;
 
@@ -41,6 +43,8 @@ const ContextSchema = z.object({
   [ContextKey.maxAttempts]: positiveInteger.optional(),
   [ContextKey.alarmEmail]: z.email().optional(),
   [ContextKey.apiKeySecretName]: text.optional(),
+  [ContextKey.apiKeySecretArn]: text.optional(),
+  [ContextKey.apiKeySecretKmsKeyArn]: text.optional(),
   [ContextKey.secondsPerRecord]: z.coerce.number().positive().optional(),
 });
 
@@ -75,6 +79,8 @@ export function appSettingsFromContext(tryGetContext: (key: string) => unknown):
       maxAttempts: c.maxAttempts,
       alarmEmail: c.alarmEmail,
       apiKeySecretName: c.apiKeySecretName,
+      apiKeySecretArn: c.apiKeySecretArn,
+      apiKeySecretKmsKeyArn: c.apiKeySecretKmsKeyArn,
       secondsPerRecord: c.secondsPerRecord,
     },
   };

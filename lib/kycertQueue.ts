@@ -1,7 +1,8 @@
-import { Annotations, ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { Alarm, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type Grant, type IGrantable, ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { Tracing } from 'aws-cdk-lib/aws-lambda';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -10,7 +11,8 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { REDRIVE_MAX_RECEIVE_COUNT } from '../functions/kycert-worker/constants.js';
+import { OutcomeTable, REDRIVE_MAX_RECEIVE_COUNT } from '../functions/kycert-worker/constants.js';
+import { ApiKeyAgeCheck } from './apiKeyAgeCheck.js';
 import { type ConsumerConcurrency, consumerConcurrencyFor } from './consumerConcurrency.js';
 import { type AlarmKey, type AlarmThresholds, KycertQueueMonitoring } from './kycertQueueMonitoring.js';
 import { OutcomeStoreTable } from './outcomeStoreTable.js';
@@ -25,14 +27,45 @@ export const VISIBILITY_TIMEOUT_PER_FUNCTION_TIMEOUT = 6;
 /** The default for `secondsPerRecord`: the short end of a POST plus its DynamoDB writes, the safe end. */
 export const DEFAULT_SECONDS_PER_RECORD = 1;
 
+/** Secrets Manager's rules for a name, and for a complete ARN (the name plus `-` and six characters). */
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const COMPLETE_SECRET_ARN =
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+/** A key ARN: IAM matches a grant on an alias ARN against the alias, never the key behind it. */
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+
+function checkedKmsKeyArn(arn: string | undefined): string | undefined {
+  if (arn !== undefined && !Token.isUnresolved(arn) && !KMS_KEY_ARN.test(arn)) {
+    throw new Error(
+      `apiKeySecretKmsKeyArn must be a KMS key ARN, arn:<partition>:kms:<region>:<account>:key/<key id> ` +
+        `(not an alias); got "${arn}"`,
+    );
+  }
+  return arn;
+}
+
 export interface KycertQueueProps extends Partial<WorkerSettings> {
   /** Names the stack's alarms and dashboard (`kycert-queue-<stage>-…`). @default 'prod' */
   readonly stageName?: string;
   /**
    * Name of an existing Secrets Manager secret holding the API key (the key itself, or JSON `{"api_key": …}`).
-   * @default a new secret with a random placeholder value: set the real key after the first deploy
+   * A name, never an ARN (use `apiKeySecretArn` for that).
+   * @default a new secret with a random placeholder value, retained on stack deletion: set the real key after the first deploy
    */
   readonly apiKeySecretName?: string;
+  /**
+   * Complete ARN of an existing secret holding the API key (ending in the six characters Secrets Manager
+   * appends), instead of `apiKeySecretName`.
+   * @default a new secret (see `apiKeySecretName`)
+   */
+  readonly apiKeySecretArn?: string;
+  /**
+   * ARN of the customer-managed KMS key the secret is encrypted with (`…:key/<id>`, not an alias). The
+   * worker is granted `kms:Decrypt` on it through Secrets Manager only (`kms:ViaService`); a secret the
+   * stack creates is encrypted with it. The key policy must let this account's IAM policies grant it.
+   * @default none: the secret uses the AWS-managed `aws/secretsmanager` key, which needs no grant
+   */
+  readonly apiKeySecretKmsKeyArn?: string;
   /** E-mail address subscribed to the alarm topic (it must confirm the subscription). @default none */
   readonly alarmEmail?: string;
   /** An existing SNS topic for the alarms instead of a new one. @default a new topic */
@@ -66,8 +99,11 @@ export class KycertQueue extends Construct {
   public readonly outcomeTable: ITable;
   public readonly apiKeySecret: ISecret;
   public readonly workerFunction: NodejsFunction;
+  /** The hourly function that publishes the API key secret's age for the `api-key-age` alarm. */
+  public readonly apiKeyAgeCheckFunction: NodejsFunction;
   public readonly alarmTopic: ITopic;
-  public readonly alarms: Record<AlarmKey, Alarm>;
+  /** Every alarm; `alarmNotificationsFailed` only when the construct created the alarm topic. */
+  public readonly alarms: Partial<Record<AlarmKey, Alarm>>;
   public readonly dashboard: Dashboard;
   /** A managed policy that lets its holder send requests; for producers outside this CDK app. */
   public readonly producerPolicy: ManagedPolicy;
@@ -106,6 +142,7 @@ export class KycertQueue extends Construct {
     }
 
     const queues = new RunQueues(this, 'Queues', {
+      queueName: `${stackNameFor(this.stageName)}-requests`,
       maxReceiveCount: REDRIVE_MAX_RECEIVE_COUNT,
       visibilityTimeout: Duration.seconds(
         functionTimeout.toSeconds() * VISIBILITY_TIMEOUT_PER_FUNCTION_TIMEOUT,
@@ -116,7 +153,8 @@ export class KycertQueue extends Construct {
     this.deadLetterQueue = queues.deadLetterQueue;
     this.outcomeTable = new OutcomeStoreTable(this, 'Outcomes').table;
 
-    const apiKey = this.#apiKeySecret(props.apiKeySecretName);
+    const apiKeyKmsKeyArn = checkedKmsKeyArn(props.apiKeySecretKmsKeyArn);
+    const apiKey = this.#apiKeySecret(props, apiKeyKmsKeyArn);
     this.apiKeySecret = apiKey.secret;
     const worker = new WorkerFunction(this, 'Worker', {
       queue: this.queue,
@@ -124,6 +162,8 @@ export class KycertQueue extends Construct {
       table: this.outcomeTable,
       apiKeySecretId: apiKey.secretId,
       apiKeySecretArnForPolicy: apiKey.arnForPolicy,
+      apiKeyEncryptionKeyArn: apiKeyKmsKeyArn,
+      stageName: this.stageName,
       settings: this.settings,
       batchSize: this.concurrency.batchSize,
       maxConcurrency: this.concurrency.maxConcurrency,
@@ -133,12 +173,24 @@ export class KycertQueue extends Construct {
       logRetention: props.logRetention,
     });
     this.workerFunction = worker.lambdaFunction;
+    this.apiKeyAgeCheckFunction = new ApiKeyAgeCheck(this, 'ApiKeyAgeCheck', {
+      apiKeySecretId: apiKey.secretId,
+      apiKeySecretArnForPolicy: apiKey.arnForPolicy,
+      stageName: this.stageName,
+      logRetention: props.logRetention,
+    }).lambdaFunction;
 
     const monitoring = new KycertQueueMonitoring(this, 'Monitoring', {
       namePrefix: stackNameFor(this.stageName),
+      stageName: this.stageName,
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
       lambdaFunction: this.workerFunction,
+      functionTimeout,
+      table: this.outcomeTable,
+      indexName: OutcomeTable.statusIndexName,
+      // The worker's GetItem and UpdateItem, and the operator CLI's Query on the index.
+      tableOperations: ['GetItem', 'UpdateItem', 'Query'],
       alarmEmail: props.alarmEmail,
       alarmTopic: props.alarmTopic,
       alarmThresholds: props.alarmThresholds,
@@ -165,28 +217,55 @@ export class KycertQueue extends Construct {
     return this.queue.grantSendMessages(grantee);
   }
 
-  #apiKeySecret(existingName: string | undefined): {
-    secret: ISecret;
-    secretId: string;
-    arnForPolicy: string;
-  } {
-    if (existingName !== undefined) {
-      const secret = Secret.fromSecretNameV2(this, 'ApiKey', existingName);
+  #apiKeySecret(
+    props: Pick<KycertQueueProps, 'apiKeySecretName' | 'apiKeySecretArn'>,
+    kmsKeyArn: string | undefined,
+  ): { secret: ISecret; secretId: string; arnForPolicy: string } {
+    const { apiKeySecretName: name, apiKeySecretArn: arn } = props;
+    if (name !== undefined && arn !== undefined) {
+      throw new Error('set apiKeySecretName or apiKeySecretArn, not both');
+    }
+    if (arn !== undefined) {
+      if (!Token.isUnresolved(arn) && !COMPLETE_SECRET_ARN.test(arn)) {
+        throw new Error(
+          `apiKeySecretArn must be a secret's complete ARN, ` +
+            `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>; got "${arn}"`,
+        );
+      }
+      const secret = Secret.fromSecretCompleteArn(this, 'ApiKey', arn);
+      return { secret, secretId: arn, arnForPolicy: arn };
+    }
+    if (name !== undefined) {
+      if (!Token.isUnresolved(name) && name.startsWith('arn:')) {
+        throw new Error(`apiKeySecretName "${name}" is an ARN, not a name: pass it as apiKeySecretArn`);
+      }
+      if (!Token.isUnresolved(name) && !SECRET_NAME.test(name)) {
+        throw new Error(
+          `apiKeySecretName "${name}" is not a Secrets Manager name (1–512 of A–Z a–z 0–9 / _ + = . @ -)`,
+        );
+      }
+      const secret = Secret.fromSecretNameV2(this, 'ApiKey', name);
       // Secrets Manager appends six random characters to a secret's name in its ARN.
       const arnForPolicy = Stack.of(this).formatArn({
         service: 'secretsmanager',
         resource: 'secret',
-        resourceName: `${existingName}-??????`,
+        resourceName: `${name}-??????`,
         arnFormat: ArnFormat.COLON_RESOURCE_NAME,
       });
-      return { secret, secretId: existingName, arnForPolicy };
+      return { secret, secretId: name, arnForPolicy };
     }
     // A random placeholder, never a key: the template must not carry the credential. The operator puts the
     // real key with `aws secretsmanager put-secret-value` (docs/deploy.md); until then kycert answers 401.
+    // Retained: a replacement (a changed generation setting, a moved construct) would put a new random
+    // value in place of the key the operator set, and every message would get a 401.
     const secret = new Secret(this, 'ApiKey', {
       description: `kycert API key for ${stackNameFor(this.stageName)}: the key itself, or JSON {"api_key": "..."}`,
       generateSecretString: { passwordLength: 32, excludePunctuation: true },
+      ...(kmsKeyArn === undefined
+        ? {}
+        : { encryptionKey: Key.fromKeyArn(this, 'ApiKeyEncryptionKey', kmsKeyArn) }),
     });
+    secret.applyRemovalPolicy(RemovalPolicy.RETAIN);
     return { secret, secretId: secret.secretArn, arnForPolicy: secret.secretArn };
   }
 

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import {
   Alarm,
   AlarmStatusWidget,
@@ -13,105 +13,167 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE, MetricName, SERVICE_NAME } from '../functions/kycert-worker/metricNames.js';
+import {
+  METRICS_NAMESPACE,
+  MetricName,
+  SERVICE_NAME,
+  STAGE_DIMENSION,
+} from '../functions/kycert-worker/metricNames.js';
 
-/** Suffixes of the alarm names (`kycert-queue-<stage>-<suffix>`); docs/deploy.md has a runbook entry for each. */
+/**
+ * Suffixes of the alarm names (`kycert-queue-<stage>-<suffix>`). docs/operations.md has a runbook entry
+ * for each, under a heading with the suffix as its anchor, and every alarm's description links to it.
+ */
 export const AlarmName = {
+  deadLetterQueueArrivals: 'dlq-messages-arrived',
   deadLetterQueueNotEmpty: 'dlq-not-empty',
+  deadLetterQueueOldestMessageAge: 'dlq-oldest-message-age',
   oldestMessageAge: 'queue-oldest-message-age',
   functionErrors: 'function-errors',
   functionThrottles: 'function-throttles',
+  functionDurationNearTimeout: 'function-duration-near-timeout',
   unexpectedErrors: 'unexpected-errors',
   rateLimited: 'kycert-rate-limited',
   serverOrNetworkErrors: 'kycert-server-or-network-errors',
   authenticationFailures: 'kycert-authentication-failures',
+  tableThrottles: 'outcome-table-throttles',
+  indexThrottles: 'outcome-index-throttles',
+  tableSystemErrors: 'outcome-table-system-errors',
+  alarmNotificationsFailed: 'alarm-notifications-failed',
+  apiKeyAge: 'api-key-age',
 } as const;
 export type AlarmKey = keyof typeof AlarmName;
+
+/** Where every alarm description points. */
+export const RUNBOOK_PATH = 'docs/operations.md';
 
 export interface AlarmThresholds {
   /** Age of the oldest message on the main queue (SQS stops counting a message after its third receive). @default 15 minutes */
   readonly oldestMessageAge: Duration;
+  /** Age of the oldest DLQ message; the DLQ keeps messages 14 days, counted from their first enqueue. @default 10 days */
+  readonly deadLetterMessageAge: Duration;
   /** 429s as a share of POSTs, in percent, over three consecutive 5-minute periods. @default 10 */
   readonly rateLimitedPercent: number;
   /** 5xx, 408 and network errors as a share of POSTs, in percent, in two of three 5-minute periods. @default 10 */
   readonly serverOrNetworkErrorPercent: number;
   /** POSTs in 5 minutes under which the two rate alarms stay quiet: one failure in two calls is no trend. @default 5 */
   readonly minimumPostsForRates: number;
+  /** The worker's p99 duration, as a percentage of its timeout, in two of three 5-minute periods. @default 80 */
+  readonly functionDurationPercentOfTimeout: number;
+  /** Days since the API key secret last changed. @default 90 */
+  readonly apiKeyMaxAgeDays: number;
 }
 
 export const DEFAULT_ALARM_THRESHOLDS: AlarmThresholds = {
   oldestMessageAge: Duration.minutes(15),
+  deadLetterMessageAge: Duration.days(10),
   rateLimitedPercent: 10,
   serverOrNetworkErrorPercent: 10,
   minimumPostsForRates: 5,
+  functionDurationPercentOfTimeout: 80,
+  apiKeyMaxAgeDays: 90,
 };
 
 export interface KycertQueueMonitoringProps {
   /** Prefix of alarm names and the dashboard name, e.g. `kycert-queue-prod`. */
   readonly namePrefix: string;
+  /** The `stage` dimension value of the worker's metrics. */
+  readonly stageName: string;
   readonly queue: IQueue;
   readonly deadLetterQueue: IQueue;
   readonly lambdaFunction: IFunction;
+  /** The worker's timeout, for the duration alarm. */
+  readonly functionTimeout: Duration;
+  readonly table: ITable;
+  /** The table's global secondary index, alarmed on like the table. */
+  readonly indexName: string;
+  /** Table operations whose system errors are counted: the worker's and the operator CLI's. */
+  readonly tableOperations: readonly string[];
   /** Subscribed to the alarm topic when set. @default no subscription */
   readonly alarmEmail?: string | undefined;
-  /** An existing topic to send alarms to (e.g. the team's paging topic). @default a new topic, TLS-only */
+  /**
+   * An existing topic to send alarms to (e.g. the team's paging topic). Its policy must allow
+   * `cloudwatch.amazonaws.com` to publish; this construct cannot change it.
+   * @default a new topic, TLS-only, that this stack's alarms may publish to
+   */
   readonly alarmTopic?: ITopic | undefined;
   /** @default DEFAULT_ALARM_THRESHOLDS */
   readonly alarmThresholds?: Partial<AlarmThresholds> | undefined;
 }
 
+const ONE_MINUTE = Duration.minutes(1);
 const FIVE_MINUTES = Duration.minutes(5);
+const ONE_DAY = Duration.days(1);
 
 /**
  * Every alarm an operator needs, all sent to one SNS topic (state changes both ways, so the recovery is
  * announced too), and one dashboard. The integration's alarms follow kycert's guidance: alert on repeated
- * 5xx, on credential failures and on rate-limit breaches. Metric names come from the worker's
- * metricNames.ts; the worker emits them with the Powertools `service` dimension.
+ * 5xx, on credential failures and on rate-limit breaches; the AWS ones match what cdk-monitoring-constructs
+ * offers for SQS with a DLQ, Lambda, DynamoDB, SNS and Secrets Manager. Worker metrics are read with both
+ * of their dimensions, `service` and `stage`, so two stages in one account never alarm on each other.
  */
 export class KycertQueueMonitoring extends Construct {
   public readonly alarmTopic: ITopic;
-  public readonly alarms: Record<AlarmKey, Alarm>;
+  /** Every alarm; `alarmNotificationsFailed` only when the construct created the topic. */
+  public readonly alarms: Partial<Record<AlarmKey, Alarm>>;
   public readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: KycertQueueMonitoringProps) {
     super(scope, id);
     const thresholds = { ...DEFAULT_ALARM_THRESHOLDS, ...definedOnly(props.alarmThresholds ?? {}) };
-    this.alarmTopic =
-      props.alarmTopic ??
-      new Topic(this, 'AlarmTopic', { displayName: `${props.namePrefix} alarms`, enforceSSL: true });
+    const ownTopic = props.alarmTopic === undefined ? this.#createAlarmTopic(props.namePrefix) : undefined;
+    this.alarmTopic = props.alarmTopic ?? (ownTopic as Topic);
     if (props.alarmEmail !== undefined)
       this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
 
     const fn = props.lambdaFunction;
+    const dlq = props.deadLetterQueue;
+    const workerMetric = (metricName: MetricName, statistic: string, options: { label?: string } = {}) =>
+      new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { service: SERVICE_NAME, [STAGE_DIMENSION]: props.stageName },
+        statistic,
+        period: FIVE_MINUTES,
+        ...options,
+      });
     const posts = workerMetric(MetricName.kycertLatency, Stats.SAMPLE_COUNT);
-    const shareOfPosts = (label: string, failures: Record<string, IMetric>) => {
-      const sum = Object.keys(failures)
-        .map((name) => `FILL(${name}, 0)`)
-        .join(' + ');
-      return new MathExpression({
-        expression: `IF(FILL(posts, 0) >= ${thresholds.minimumPostsForRates}, 100 * (${sum}) / posts, 0)`,
+    const shareOfPosts = (label: string, failures: Record<string, IMetric>) =>
+      new MathExpression({
+        expression: `IF(FILL(posts, 0) >= ${thresholds.minimumPostsForRates}, 100 * (${filledSum(failures)}) / posts, 0)`,
         usingMetrics: { posts, ...failures },
         period: FIVE_MINUTES,
         label,
       });
-    };
+    const dynamoMetric = (metricName: string, dimensionsMap: Record<string, string>) =>
+      new Metric({
+        namespace: 'AWS/DynamoDB',
+        metricName,
+        dimensionsMap,
+        statistic: Stats.SUM,
+        period: FIVE_MINUTES,
+      });
+    const tableDimensions = { TableName: props.table.tableName };
+    const indexDimensions = { ...tableDimensions, GlobalSecondaryIndexName: props.indexName };
 
     const alarm = (key: AlarmKey, description: string, options: AlarmOptions) => {
       const created = new Alarm(this, `${key[0]?.toUpperCase()}${key.slice(1)}Alarm`, {
         alarmName: `${props.namePrefix}-${AlarmName[key]}`,
-        alarmDescription: `${description} Runbook: docs/deploy.md#${AlarmName[key]}`,
+        alarmDescription: `${description} Runbook: ${RUNBOOK_PATH}#${AlarmName[key]}`,
         metric: options.metric,
         threshold: options.threshold,
         evaluationPeriods: options.evaluationPeriods ?? 1,
         datapointsToAlarm: options.datapointsToAlarm ?? options.evaluationPeriods ?? 1,
         comparisonOperator:
           options.comparisonOperator ?? ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
+        treatMissingData: options.treatMissingData,
       });
       created.addAlarmAction(new SnsAction(this.alarmTopic));
       created.addOkAction(new SnsAction(this.alarmTopic));
@@ -119,15 +181,48 @@ export class KycertQueueMonitoring extends Construct {
     };
 
     this.alarms = {
+      deadLetterQueueArrivals: alarm(
+        'deadLetterQueueArrivals',
+        'Messages arrived on the DLQ in the last 5 minutes (sent by the worker, or moved by the redrive policy).',
+        {
+          // SendMessage by the worker shows in NumberOfMessagesSent; a move by the redrive policy does not
+          // (SQS counts only sends), so a rise of the DLQ's total, visible plus in flight, counts too. The
+          // total, not the visible count alone: `dlq list` and a redrive hold messages in flight.
+          metric: new MathExpression({
+            expression: 'MAX([FILL(sent, 0), DIFF(FILL(visible, REPEAT) + FILL(inFlight, REPEAT))])',
+            usingMetrics: {
+              sent: dlq.metricNumberOfMessagesSent({ statistic: Stats.SUM }),
+              visible: dlq.metricApproximateNumberOfMessagesVisible({ statistic: Stats.MAXIMUM }),
+              inFlight: dlq.metricApproximateNumberOfMessagesNotVisible({ statistic: Stats.MAXIMUM }),
+            },
+            period: ONE_MINUTE,
+            label: 'messages arrived on the DLQ',
+          }),
+          threshold: 1,
+          evaluationPeriods: 5,
+          datapointsToAlarm: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
       deadLetterQueueNotEmpty: alarm(
         'deadLetterQueueNotEmpty',
         'The DLQ holds messages that were not processed.',
         {
-          metric: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          metric: dlq.metricApproximateNumberOfMessagesVisible({
             statistic: Stats.MAXIMUM,
-            period: Duration.minutes(1),
+            period: ONE_MINUTE,
           }),
           threshold: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+      deadLetterQueueOldestMessageAge: alarm(
+        'deadLetterQueueOldestMessageAge',
+        `A DLQ message is ${thresholds.deadLetterMessageAge.toHumanString()} old; SQS deletes it at 14 days.`,
+        {
+          metric: dlq.metricApproximateAgeOfOldestMessage({ statistic: Stats.MAXIMUM, period: FIVE_MINUTES }),
+          threshold: thresholds.deadLetterMessageAge.toSeconds(),
+          treatMissingData: TreatMissingData.NOT_BREACHING,
         },
       ),
       oldestMessageAge: alarm('oldestMessageAge', 'Messages wait on the main queue longer than expected.', {
@@ -137,6 +232,7 @@ export class KycertQueueMonitoring extends Construct {
         }),
         threshold: thresholds.oldestMessageAge.toSeconds(),
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
       functionErrors: alarm(
         'functionErrors',
@@ -144,6 +240,7 @@ export class KycertQueueMonitoring extends Construct {
         {
           metric: fn.metricErrors({ statistic: Stats.SUM, period: FIVE_MINUTES }),
           threshold: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
         },
       ),
       functionThrottles: alarm(
@@ -152,6 +249,21 @@ export class KycertQueueMonitoring extends Construct {
         {
           metric: fn.metricThrottles({ statistic: Stats.SUM, period: FIVE_MINUTES }),
           threshold: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+      functionDurationNearTimeout: alarm(
+        'functionDurationNearTimeout',
+        `The worker's p99 duration is at ${thresholds.functionDurationPercentOfTimeout} % of its ` +
+          `${props.functionTimeout.toSeconds()} s timeout or more.`,
+        {
+          metric: fn.metricDuration({ statistic: Stats.p(99), period: FIVE_MINUTES }),
+          threshold: Math.floor(
+            (props.functionTimeout.toMilliseconds() * thresholds.functionDurationPercentOfTimeout) / 100,
+          ),
+          evaluationPeriods: 3,
+          datapointsToAlarm: 2,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
         },
       ),
       unexpectedErrors: alarm(
@@ -162,6 +274,7 @@ export class KycertQueueMonitoring extends Construct {
           threshold: 1,
           evaluationPeriods: 3,
           datapointsToAlarm: 2,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
         },
       ),
       rateLimited: alarm('rateLimited', 'kycert answers 429 to a sustained share of requests.', {
@@ -170,6 +283,7 @@ export class KycertQueueMonitoring extends Construct {
         }),
         threshold: thresholds.rateLimitedPercent,
         evaluationPeriods: 3,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
       serverOrNetworkErrors: alarm(
         'serverOrNetworkErrors',
@@ -182,12 +296,101 @@ export class KycertQueueMonitoring extends Construct {
           threshold: thresholds.serverOrNetworkErrorPercent,
           evaluationPeriods: 3,
           datapointsToAlarm: 2,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
         },
       ),
       authenticationFailures: alarm('authenticationFailures', 'kycert refused the API key (401).', {
         metric: workerMetric(MetricName.authenticationFailures, Stats.SUM),
         threshold: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
+      tableThrottles: alarm('tableThrottles', 'DynamoDB throttled reads or writes on the outcome table.', {
+        metric: new MathExpression({
+          expression: filledSum({ read: {}, write: {} }),
+          usingMetrics: {
+            read: dynamoMetric('ReadThrottleEvents', tableDimensions),
+            write: dynamoMetric('WriteThrottleEvents', tableDimensions),
+          },
+          period: FIVE_MINUTES,
+          label: 'throttle events, table',
+        }),
+        threshold: 1,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      indexThrottles: alarm(
+        'indexThrottles',
+        `DynamoDB throttled reads or writes on the outcome table's ${props.indexName} index.`,
+        {
+          metric: new MathExpression({
+            expression: filledSum({ read: {}, write: {} }),
+            usingMetrics: {
+              read: dynamoMetric('ReadThrottleEvents', indexDimensions),
+              write: dynamoMetric('WriteThrottleEvents', indexDimensions),
+            },
+            period: FIVE_MINUTES,
+            label: `throttle events, ${props.indexName} index`,
+          }),
+          threshold: 1,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 2,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+      tableSystemErrors: alarm(
+        'tableSystemErrors',
+        'DynamoDB answered 500s (internal errors) on the outcome table, index queries included.',
+        {
+          metric: (() => {
+            const byOperation = Object.fromEntries(
+              props.tableOperations.map((operation) => [
+                operation.toLowerCase(),
+                dynamoMetric('SystemErrors', { ...tableDimensions, Operation: operation }),
+              ]),
+            );
+            return new MathExpression({
+              expression: filledSum(byOperation),
+              usingMetrics: byOperation,
+              period: FIVE_MINUTES,
+              label: 'system errors, all operations',
+            });
+          })(),
+          threshold: 1,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 2,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+      ...(ownTopic === undefined
+        ? {}
+        : {
+            alarmNotificationsFailed: alarm(
+              'alarmNotificationsFailed',
+              'SNS failed to deliver alarm notifications to a subscriber of the alarm topic.',
+              {
+                metric: ownTopic.metricNumberOfNotificationsFailed({
+                  statistic: Stats.SUM,
+                  period: FIVE_MINUTES,
+                }),
+                threshold: 1,
+                treatMissingData: TreatMissingData.NOT_BREACHING,
+              },
+            ),
+          }),
+      apiKeyAge: alarm(
+        'apiKeyAge',
+        `The kycert API key secret last changed ${thresholds.apiKeyMaxAgeDays} days ago or more, or its ` +
+          'age was not checked for a day.',
+        {
+          metric: workerMetric(MetricName.apiKeyDaysSinceLastChange, Stats.MAXIMUM, {}).with({
+            period: ONE_DAY,
+          }),
+          threshold: thresholds.apiKeyMaxAgeDays,
+          // The check runs every hour: a day without a value means it is broken, and the age is unknown.
+          treatMissingData: TreatMissingData.BREACHING,
+        },
+      ),
     };
 
     this.dashboard = new Dashboard(this, 'Dashboard', {
@@ -196,7 +399,12 @@ export class KycertQueueMonitoring extends Construct {
     });
     const wide = { width: 12, height: 6 };
     this.dashboard.addWidgets(
-      new AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24, height: 3 }),
+      new AlarmStatusWidget({
+        title: 'Alarms',
+        alarms: Object.values(this.alarms).filter((created) => created !== undefined),
+        width: 24,
+        height: 4,
+      }),
     );
     this.dashboard.addWidgets(
       new GraphWidget({
@@ -204,7 +412,7 @@ export class KycertQueueMonitoring extends Construct {
         left: [
           props.queue.metricNumberOfMessagesSent({ label: 'in (sent to the queue)', period: FIVE_MINUTES }),
           props.queue.metricNumberOfMessagesDeleted({ label: 'out (done, deleted)', period: FIVE_MINUTES }),
-          props.deadLetterQueue.metricNumberOfMessagesSent({ label: 'dead-lettered', period: FIVE_MINUTES }),
+          dlq.metricNumberOfMessagesSent({ label: 'dead-lettered by the worker', period: FIVE_MINUTES }),
         ],
         ...wide,
       }),
@@ -255,7 +463,10 @@ export class KycertQueueMonitoring extends Construct {
         title: 'Dead-lettered by reason',
         left: [
           new MathExpression({
-            expression: `SEARCH('{${METRICS_NAMESPACE},reason,service} MetricName="${MetricName.deadLettered}" service="${SERVICE_NAME}"', 'Sum', 300)`,
+            expression:
+              `SEARCH('{${METRICS_NAMESPACE},reason,service,${STAGE_DIMENSION}} ` +
+              `MetricName="${MetricName.deadLettered}" service="${SERVICE_NAME}" ` +
+              `${STAGE_DIMENSION}="${props.stageName}"', 'Sum', 300)`,
             usingMetrics: {},
             label: '',
             period: FIVE_MINUTES,
@@ -272,17 +483,30 @@ export class KycertQueueMonitoring extends Construct {
         ),
         ...wide,
       }),
-      new SingleValueWidget({
-        title: 'DLQ depth',
-        metrics: [
-          props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-            label: 'messages',
+      new GraphWidget({
+        title: 'DLQ: depth and age of oldest message',
+        left: [dlq.metricApproximateNumberOfMessagesVisible({ label: 'messages', statistic: Stats.MAXIMUM })],
+        right: [
+          dlq.metricApproximateAgeOfOldestMessage({
+            label: 'oldest message age (s)',
             statistic: Stats.MAXIMUM,
           }),
         ],
-        width: 4,
+        width: 6,
         height: 6,
       }),
+      new SingleValueWidget({
+        title: 'API key age (days)',
+        metrics: [
+          workerMetric(MetricName.apiKeyDaysSinceLastChange, Stats.MAXIMUM, { label: 'days' }).with({
+            period: Duration.hours(1),
+          }),
+        ],
+        width: 6,
+        height: 6,
+      }),
+    );
+    this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Worker function',
         left: [
@@ -293,10 +517,54 @@ export class KycertQueueMonitoring extends Construct {
         right: [
           fn.metricDuration({ statistic: Stats.p(99), period: FIVE_MINUTES, label: 'duration p99 (ms)' }),
         ],
-        width: 8,
-        height: 6,
+        ...wide,
+      }),
+      new GraphWidget({
+        title: 'Outcome table: throttles and system errors',
+        left: [
+          dynamoMetric('ReadThrottleEvents', tableDimensions).with({ label: 'read throttles, table' }),
+          dynamoMetric('WriteThrottleEvents', tableDimensions).with({ label: 'write throttles, table' }),
+          dynamoMetric('ReadThrottleEvents', indexDimensions).with({ label: 'read throttles, index' }),
+          dynamoMetric('WriteThrottleEvents', indexDimensions).with({ label: 'write throttles, index' }),
+        ],
+        right: props.tableOperations.map((operation) =>
+          dynamoMetric('SystemErrors', { ...tableDimensions, Operation: operation }).with({
+            label: `system errors, ${operation}`,
+          }),
+        ),
+        ...wide,
       }),
     );
+  }
+
+  /**
+   * A topic policy replaces SNS's default policy, so the TLS-only policy that `enforceSSL` writes must also
+   * allow CloudWatch to publish, or every alarm goes to ALARM in silence. The Allow is for this account's
+   * alarms named with this stack's prefix only. No `aws/sns` encryption: CloudWatch cannot use that key.
+   */
+  #createAlarmTopic(namePrefix: string): Topic {
+    const topic = new Topic(this, 'AlarmTopic', { displayName: `${namePrefix} alarms`, enforceSSL: true });
+    const stack = Stack.of(this);
+    topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowThisStacksAlarmsToPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: `${namePrefix}-*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
+    return topic;
   }
 }
 
@@ -306,18 +574,15 @@ interface AlarmOptions {
   evaluationPeriods?: number;
   datapointsToAlarm?: number;
   comparisonOperator?: ComparisonOperator;
+  /** Said for every alarm: what "no data" means differs (no traffic, or a broken check). */
+  treatMissingData: TreatMissingData;
 }
 
-/** A worker metric as Powertools emits it: the worker's namespace, dimension `service`. */
-function workerMetric(metricName: MetricName, statistic: string, options: { label?: string } = {}): Metric {
-  return new Metric({
-    namespace: METRICS_NAMESPACE,
-    metricName,
-    dimensionsMap: { service: SERVICE_NAME },
-    statistic,
-    period: FIVE_MINUTES,
-    ...options,
-  });
+/** `FILL(a, 0) + FILL(b, 0) …`: a series missing in one period counts as zero, not as a missing sum. */
+function filledSum(metrics: Record<string, unknown>): string {
+  return Object.keys(metrics)
+    .map((name) => `FILL(${name}, 0)`)
+    .join(' + ');
 }
 
 function definedOnly<T extends object>(values: T): Partial<T> {

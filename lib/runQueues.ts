@@ -1,8 +1,15 @@
-import { Duration } from 'aws-cdk-lib';
-import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { type IQueue, Queue, QueueEncryption, RedrivePermission } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 export interface RunQueuesProps {
+  /**
+   * Name of the requests queue. It is fixed, not generated, because the DLQ's redrive-allow policy must name
+   * the queue's ARN, and a generated ARN would make the two queues depend on each other (CloudFormation
+   * refuses the cycle). The alarms and dashboard already make `kycert-queue-<stage>` unique per account
+   * and region.
+   */
+  readonly queueName: string;
   /** Receives of one message before SQS moves it to the DLQ by itself; `maxReceiveCountFor(maxAttempts)`. */
   readonly maxReceiveCount: number;
   /** At least 6 × the consumer function's timeout, AWS's guidance for Lambda event sources. */
@@ -20,10 +27,22 @@ export const DEAD_LETTER_RETENTION = Duration.days(14);
 export const DEFAULT_QUEUE_RETENTION = Duration.days(4);
 
 /**
+ * The requests queue accepts 64 KiB, four times the 16 KiB the message schema allows, so that an oversized
+ * body still arrives and is dead-lettered with the reason `invalid_message:body:too_large`.
+ */
+export const QUEUE_MAX_MESSAGE_SIZE_BYTES = 64 * 1024;
+/**
+ * The DLQ accepts 256 KiB: the worker's copy of a message is its body plus the reason attributes, and SQS
+ * counts attributes in the size, so the DLQ must take more than the requests queue does or a body at the
+ * limit could never be dead-lettered with its reason.
+ */
+export const DEAD_LETTER_MAX_MESSAGE_SIZE_BYTES = 256 * 1024;
+
+/**
  * The requests queue and its DLQ. Both are encrypted at rest with SQS-managed keys (SSE-SQS) and refuse
  * requests that are not over TLS. SSE-SQS rather than a KMS key: producers in other accounts and services
  * can send without a key policy, and there is no per-request KMS cost; the messages' CPF/CNPJ are still
- * encrypted at rest.
+ * encrypted at rest. The DLQ's redrive-allow policy lets only the requests queue use it as a DLQ.
  */
 export class RunQueues extends Construct {
   public readonly queue: IQueue;
@@ -31,16 +50,28 @@ export class RunQueues extends Construct {
 
   constructor(scope: Construct, id: string, props: RunQueuesProps) {
     super(scope, id);
+    const queueArn = Stack.of(this).formatArn({
+      service: 'sqs',
+      resource: props.queueName,
+      arnFormat: ArnFormat.NO_RESOURCE_NAME,
+    });
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: DEAD_LETTER_RETENTION,
+      maxMessageSizeBytes: DEAD_LETTER_MAX_MESSAGE_SIZE_BYTES,
+      redriveAllowPolicy: {
+        redrivePermission: RedrivePermission.BY_QUEUE,
+        sourceQueues: [Queue.fromQueueArn(this, 'SourceQueue', queueArn)],
+      },
     });
     this.queue = new Queue(this, 'Queue', {
+      queueName: props.queueName,
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: props.retentionPeriod ?? DEFAULT_QUEUE_RETENTION,
       visibilityTimeout: props.visibilityTimeout,
+      maxMessageSizeBytes: QUEUE_MAX_MESSAGE_SIZE_BYTES,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     });
   }

@@ -1,13 +1,13 @@
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, type EventSourceMapping, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { workerPermissions } from './workerPermissions.js';
 import { type WorkerSettings, workerEnvironment } from './workerSettings.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -46,6 +46,10 @@ export interface WorkerFunctionProps {
   readonly apiKeySecretArnForPolicy: string;
   /** Name or ARN the worker reads the secret by. */
   readonly apiKeySecretId: string;
+  /** The customer-managed KMS key of the secret: the worker gets `kms:Decrypt` through Secrets Manager. @default none */
+  readonly apiKeyEncryptionKeyArn?: string | undefined;
+  /** The stage, the `stage` dimension of every metric the worker emits. */
+  readonly stageName: string;
   readonly settings: WorkerSettings;
   /** Records per invocation; see consumerConcurrency.ts. */
   readonly batchSize: number;
@@ -73,13 +77,15 @@ export interface WorkerFunctionProps {
  * included: the runtime's SDK changes under us without notice, and the worker relies on recent client
  * options (`useQueueUrlAsEndpoint`); bundling ships the versions the tests ran against.
  *
- * The role is written out instead of using AWSLambdaBasicExecutionRole, whose log permissions are on `*`.
+ * The role is written out instead of using AWSLambdaBasicExecutionRole, whose log permissions are on `*`,
+ * and holds exactly the calls the code makes (workerPermissions.ts). The event source mapping is declared
+ * directly rather than through SqsEventSource, which would also grant `sqs:GetQueueUrl`.
  */
 export class WorkerFunction extends Construct {
   public readonly lambdaFunction: NodejsFunction;
   public readonly role: Role;
   public readonly logGroup: LogGroup;
-  public readonly eventSource: SqsEventSource;
+  public readonly eventSourceMapping: EventSourceMapping;
 
   constructor(scope: Construct, id: string, props: WorkerFunctionProps) {
     super(scope, id);
@@ -120,6 +126,7 @@ export class WorkerFunction extends Construct {
         deadLetterQueueUrl: props.deadLetterQueue.queueUrl,
         outcomeTableName: props.table.tableName,
         apiKeySecretId: props.apiKeySecretId,
+        stageName: props.stageName,
       }),
       bundling: {
         format: OutputFormat.ESM,
@@ -133,26 +140,24 @@ export class WorkerFunction extends Construct {
       },
     });
 
-    // The event source mapping receives, deletes and reads attributes; the worker itself changes the
-    // visibility of the records it retries. grantConsumeMessages covers both, on this queue only.
-    this.eventSource = new SqsEventSource(props.queue, {
-      batchSize: props.batchSize,
-      maxConcurrency: props.maxConcurrency,
-      reportBatchItemFailures: true,
+    // The id SqsEventSource used, so that the mapping keeps its logical id.
+    this.eventSourceMapping = this.lambdaFunction.addEventSourceMapping(
+      `SqsEventSource:${Names.nodeUniqueId(props.queue.node)}`,
+      {
+        eventSourceArn: props.queue.queueArn,
+        batchSize: props.batchSize,
+        maxConcurrency: props.maxConcurrency,
+        reportBatchItemFailures: true,
+      },
+    );
+    const permissions = workerPermissions({
+      queueArn: props.queue.queueArn,
+      deadLetterQueueArn: props.deadLetterQueue.queueArn,
+      tableArn: props.table.tableArn,
+      apiKeySecretArn: props.apiKeySecretArnForPolicy,
+      apiKeyEncryptionKeyArn: props.apiKeyEncryptionKeyArn,
+      region: Stack.of(this).region,
     });
-    this.lambdaFunction.addEventSource(this.eventSource);
-    props.deadLetterQueue.grantSendMessages(this.role);
-    this.role.addToPolicy(
-      new PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-        resources: [props.table.tableArn],
-      }),
-    );
-    this.role.addToPolicy(
-      new PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: [props.apiKeySecretArnForPolicy],
-      }),
-    );
+    for (const statement of permissions) this.role.addToPolicy(statement);
   }
 }

@@ -108,6 +108,8 @@ export interface WorkerResources {
   readonly outcomeTableName: string;
   /** Name or ARN of the Secrets Manager secret holding the API key; the key itself never is in the environment. */
   readonly apiKeySecretId: string;
+  /** The stage: the `stage` dimension of every metric, so that two stages in one account never share a series. */
+  readonly stageName: string;
 }
 
 /** The worker's environment. `MAX_RECEIVE_COUNT` comes from the same function as the queue's redrive policy. */
@@ -133,6 +135,7 @@ export function workerEnvironment(
     HTTP_CONNECT_TIMEOUT_MS: String(settings.httpConnectTimeoutMs),
     HTTP_TIMEOUT_MS: String(settings.httpTimeoutMs),
     OUTCOME_TTL_DAYS: String(settings.outcomeTtlDays),
+    KYCERT_QUEUE_STAGE: resources.stageName,
     POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
     POWERTOOLS_LOG_LEVEL: settings.logLevel,

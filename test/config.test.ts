@@ -46,6 +46,7 @@ describe('loadConfig', () => {
         probeMaxMs: 300_000,
         apiKeyPattern: /^sk_(test|live)_/,
       },
+      stage: 'local',
     });
   });
 
@@ -76,6 +77,7 @@ describe('loadConfig', () => {
       KYCERT_PROBE_BASE_SECONDS: '1',
       KYCERT_PROBE_MAX_SECONDS: '5',
       KYCERT_API_KEY_PATTERN: '^sk_',
+      KYCERT_QUEUE_STAGE: 'staging',
     };
 
     // Act
@@ -110,6 +112,7 @@ describe('loadConfig', () => {
         probeMaxMs: 5_000,
         apiKeyPattern: /^sk_/,
       },
+      stage: 'staging',
     });
   });
 

@@ -12,6 +12,7 @@ const resources: WorkerResources = {
   deadLetterQueueUrl: 'https://sqs.sa-east-1.amazonaws.com/123456789012/requests-dlq',
   outcomeTableName: 'outcomes',
   apiKeySecretId: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:kycert-AbCdEf',
+  stageName: 'staging',
 };
 
 describe('workerEnvironment', () => {
@@ -22,6 +23,7 @@ describe('workerEnvironment', () => {
       QUEUE_URL: resources.queueUrl,
       DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
       KYCERT_API_KEY_SECRET_ID: resources.apiKeySecretId,
+      KYCERT_QUEUE_STAGE: resources.stageName,
     };
     // Act
     const fromConstruct = loadConfig(workerEnvironment(DEFAULT_WORKER_SETTINGS, resources));
@@ -44,6 +46,7 @@ describe('workerEnvironment', () => {
       idempotencyWindowSeconds: 6 * 3600,
       kycertApiVersion: '2026-01-01',
       apiKey: { kind: 'secret', secretId: resources.apiKeySecretId },
+      stage: 'staging',
     });
   });
 

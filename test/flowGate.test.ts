@@ -173,7 +173,13 @@ describe('passFlowGate', () => {
     const breaker = openBreaker({ code: 'api_key_unset', nextProbeAtMs: NOW_MS - 1 });
     const { shared } = fakeShared({ reservation: { kind: 'paused', breaker }, probeWon: true });
     let refreshed = 0;
-    const apiKey = { get: async () => 'placeholder', refresh: async () => (refreshed++, 'sk_live_real') };
+    const apiKey = {
+      get: async () => 'placeholder',
+      refresh: async () => {
+        refreshed += 1;
+        return 'sk_live_real';
+      },
+    };
     expect(await passFlowGate(gate(shared, []), context({ apiKey }))).toEqual({ kind: 'go', probe: breaker });
     expect(refreshed).toBe(1);
   });

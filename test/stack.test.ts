@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -8,22 +8,18 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OutcomeTable } from '../functions/kycert-worker/constants.js';
-import { METRICS_NAMESPACE, MetricName } from '../functions/kycert-worker/metricNames.js';
-import { consumerConcurrencyFor } from '../lib/consumerConcurrency.js';
-import { DEFAULT_SECONDS_PER_RECORD } from '../lib/kycertQueue.js';
-import { AlarmName } from '../lib/kycertQueueMonitoring.js';
 import { KycertQueueStack } from '../lib/kycertQueueStack.js';
 import { StackOutputs } from '../lib/stackOutputs.js';
-import { WorkerFunctionDefaults } from '../lib/workerFunction.js';
-import { DEFAULT_WORKER_SETTINGS } from '../lib/workerSettings.js';
 
+/**
+ * The default stack, as documented (docs/deploy.md). Every expected value is a literal: a changed default
+ * must fail here, so none of these tests reads the constants the code reads.
+ */
 const execFileAsync = promisify(execFile);
 
-// One synthesis for the whole file, with the real esbuild bundle of the real handler.
+// One synthesis for the whole file, with the real esbuild bundles of the real handlers.
 let outdir: string;
 let template: Template;
-const DAY_SECONDS = 86_400;
 
 beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'kycert-queue-stack-'));
@@ -38,125 +34,205 @@ beforeAll(() => {
 
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
-const queueLogicalId = () => logicalIdOf('AWS::SQS::Queue', { RedrivePolicy: Match.anyValue() });
-const deadLetterQueueLogicalId = () =>
-  logicalIdOf('AWS::SQS::Queue', { MessageRetentionPeriod: 14 * DAY_SECONDS });
-const functionLogicalId = () => logicalIdOf('AWS::Lambda::Function', { Runtime: 'nodejs24.x' });
-const tableLogicalId = () => logicalIdOf('AWS::DynamoDB::Table', {});
-const topicLogicalId = () => logicalIdOf('AWS::SNS::Topic', {});
+type Resource = { Properties: Record<string, unknown> } & Record<string, unknown>;
 
 function logicalIdOf(type: string, properties: Record<string, unknown>): string {
   const ids = Object.keys(template.findResources(type, { Properties: properties }));
   expect(ids, `exactly one ${type} matching ${JSON.stringify(properties)}`).toHaveLength(1);
   return ids[0] as string;
 }
+const queueId = () => logicalIdOf('AWS::SQS::Queue', { QueueName: 'kycert-queue-prod-requests' });
+const deadLetterQueueId = () => logicalIdOf('AWS::SQS::Queue', { MessageRetentionPeriod: 1_209_600 });
+const workerFunctionId = () =>
+  logicalIdOf('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ QUEUE_URL: Match.anyValue() }) },
+  });
+const ageCheckFunctionId = () =>
+  logicalIdOf('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('API key secret') });
+const tableId = () => logicalIdOf('AWS::DynamoDB::Table', {});
+const topicId = () => logicalIdOf('AWS::SNS::Topic', {});
+const secretId = () => logicalIdOf('AWS::SecretsManager::Secret', {});
+const roleId = (description: string) =>
+  logicalIdOf('AWS::IAM::Role', { Description: Match.stringLikeRegexp(description) });
+const logGroupOf = (functionId: string) =>
+  (template.toJSON().Resources[functionId] as Resource).Properties.LoggingConfig as {
+    LogGroup: { Ref: string };
+  };
 
 describe('queues', () => {
-  it('main queue: SSE, kept 4 days, visibility 6 × the function timeout, redrive from MAX_ATTEMPTS', () => {
+  it('main queue: SSE-SQS', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'kycert-queue-prod-requests',
       SqsManagedSseEnabled: true,
-      MessageRetentionPeriod: 4 * DAY_SECONDS,
-      VisibilityTimeout: 6 * WorkerFunctionDefaults.timeout.toSeconds(),
+    });
+  });
+
+  it('main queue: kept 4 days', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'kycert-queue-prod-requests',
+      MessageRetentionPeriod: 345_600,
+    });
+  });
+
+  it('main queue: visibility timeout 360 s, 6 × the 60 s function timeout', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'kycert-queue-prod-requests',
+      VisibilityTimeout: 360,
+    });
+  });
+
+  it('main queue: redrive to the DLQ after 15 receives (maxAttempts 12 + 3)', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'kycert-queue-prod-requests',
       RedrivePolicy: {
-        deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueLogicalId(), 'Arn'] },
+        deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId(), 'Arn'] },
         maxReceiveCount: 500,
       },
     });
   });
 
-  it('DLQ: SSE, kept 14 days', () => {
+  it('main queue: messages up to 64 KiB, a quarter of what the DLQ takes', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'kycert-queue-prod-requests',
+      MaximumMessageSize: 65_536,
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      MessageRetentionPeriod: 1_209_600,
+      MaximumMessageSize: 262_144,
+    });
+  });
+
+  it('DLQ: SSE-SQS, kept 14 days, no redrive of its own', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
-      MessageRetentionPeriod: 14 * DAY_SECONDS,
+      MessageRetentionPeriod: 1_209_600,
       RedrivePolicy: Match.absent(),
     });
   });
 
+  it('DLQ: only the requests queue may use it as its DLQ (redrive-allow policy byQueue)', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      MessageRetentionPeriod: 1_209_600,
+      RedriveAllowPolicy: {
+        redrivePermission: 'byQueue',
+        sourceQueueArns: [
+          {
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':sqs:',
+                { Ref: 'AWS::Region' },
+                ':',
+                { Ref: 'AWS::AccountId' },
+                ':kycert-queue-prod-requests',
+              ],
+            ],
+          },
+        ],
+      },
+    });
+  });
+
   it.each([
-    ['main queue', queueLogicalId],
-    ['DLQ', deadLetterQueueLogicalId],
+    ['main queue', queueId],
+    ['DLQ', deadLetterQueueId],
   ])('%s refuses requests without TLS', (_name, logicalId) => {
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
       Queues: [{ Ref: logicalId() }],
       PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
+        Statement: [
+          {
             Effect: 'Deny',
             Action: 'sqs:*',
             Principal: { AWS: '*' },
             Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-          }),
-        ]),
+            Resource: { 'Fn::GetAtt': [logicalId(), 'Arn'] },
+          },
+        ],
       },
     });
   });
 });
 
 describe('worker function', () => {
-  it('runs nodejs24.x on arm64 with its timeout, memory and X-Ray tracing', () => {
+  const worker = (properties: Record<string, unknown>) =>
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs24.x',
-      Architectures: ['arm64'],
-      Handler: 'index.handler',
-      Timeout: WorkerFunctionDefaults.timeout.toSeconds(),
-      MemorySize: WorkerFunctionDefaults.memorySizeMb,
-      TracingConfig: { Mode: 'Active' },
+      Environment: { Variables: Match.objectLike({ QUEUE_URL: Match.anyValue() }) },
+      ...properties,
     });
-  });
 
-  it('gets its environment from the props and the resources, and no API key', () => {
-    const defaults = DEFAULT_WORKER_SETTINGS;
-    template.hasResourceProperties('AWS::Lambda::Function', {
+  it('runs nodejs24.x on arm64', () => worker({ Runtime: 'nodejs24.x', Architectures: ['arm64'] }));
+  it('times out after 60 s', () => worker({ Timeout: 60 }));
+  it('has 512 MB of memory', () => worker({ MemorySize: 512 }));
+  it('traces with X-Ray', () => worker({ TracingConfig: { Mode: 'Active' } }));
+
+  it('gets its settings and resources from the environment, and no API key', () => {
+    worker({
       Environment: {
         Variables: {
-          KYCERT_BASE_URL: defaults.kycertBaseUrl,
-          KYCERT_API_KEY_SECRET_ID: { Ref: logicalIdOf('AWS::SecretsManager::Secret', {}) },
-          KYCERT_API_KEY: Match.absent(),
-          KYCERT_API_KEY_CACHE_SECONDS: String(defaults.apiKeyCacheSeconds),
-          KYCERT_RATE_LIMIT_PER_MINUTE: String(defaults.rateLimitPerMinute),
-          OUTCOME_TABLE_NAME: { Ref: tableLogicalId() },
-          QUEUE_URL: { Ref: queueLogicalId() },
-          DEAD_LETTER_QUEUE_URL: { Ref: deadLetterQueueLogicalId() },
-          MAX_ATTEMPTS: String(defaults.maxAttempts),
-          MAX_RECEIVE_COUNT: String(500),
-          BACKOFF_BASE_SECONDS: String(defaults.backoffBaseSeconds),
-          BACKOFF_MAX_SECONDS: String(defaults.backoffMaxSeconds),
-          IDEMPOTENCY_WINDOW_HOURS: String(defaults.idempotencyWindowHours),
-          HTTP_CONNECT_TIMEOUT_MS: String(defaults.httpConnectTimeoutMs),
-          HTTP_TIMEOUT_MS: String(defaults.httpTimeoutMs),
-          OUTCOME_TTL_DAYS: String(defaults.outcomeTtlDays),
+          KYCERT_BASE_URL: 'https://admin.kycert.com.br/api/v1',
+          KYCERT_API_KEY_SECRET_ID: { Ref: secretId() },
+          KYCERT_API_KEY_CACHE_SECONDS: '300',
+          KYCERT_RATE_LIMIT_PER_MINUTE: '60',
+          KYCERT_THROTTLE_THRESHOLD: '0.15',
+          OUTCOME_TABLE_NAME: { Ref: tableId() },
+          QUEUE_URL: { Ref: queueId() },
+          DEAD_LETTER_QUEUE_URL: { Ref: deadLetterQueueId() },
+          MAX_ATTEMPTS: '12',
+          MAX_RECEIVE_COUNT: '500',
+          BACKOFF_BASE_SECONDS: '1',
+          BACKOFF_MAX_SECONDS: '900',
+          IDEMPOTENCY_WINDOW_HOURS: '22',
+          HTTP_CONNECT_TIMEOUT_MS: '3000',
+          HTTP_TIMEOUT_MS: '10000',
+          OUTCOME_TTL_DAYS: '30',
+          KYCERT_QUEUE_STAGE: 'prod',
           POWERTOOLS_SERVICE_NAME: 'kycert-queue',
-          POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+          POWERTOOLS_METRICS_NAMESPACE: 'KycertQueue',
+          POWERTOOLS_LOG_LEVEL: 'INFO',
+          NODE_OPTIONS: '--enable-source-maps',
         },
       },
     });
   });
 
-  it('is fed by the main queue in batches sized from the rate limit, reporting item failures', () => {
-    const expected = consumerConcurrencyFor({
-      rateLimitPerMinute: DEFAULT_WORKER_SETTINGS.rateLimitPerMinute,
-      secondsPerRecord: DEFAULT_SECONDS_PER_RECORD,
-    });
+  it('is fed by the main queue one record at a time, two invocations at most, reporting item failures', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      EventSourceArn: { 'Fn::GetAtt': [queueLogicalId(), 'Arn'] },
-      FunctionName: { Ref: functionLogicalId() },
-      BatchSize: expected.batchSize,
-      ScalingConfig: { MaximumConcurrency: expected.maxConcurrency },
+      EventSourceArn: { 'Fn::GetAtt': [queueId(), 'Arn'] },
+      FunctionName: { Ref: workerFunctionId() },
+      BatchSize: 1,
+      ScalingConfig: { MaximumConcurrency: 2 },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
   });
 
-  it('writes to its own log group, kept three months', () => {
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
-    template.hasResourceProperties('AWS::Lambda::Function', {
-      LoggingConfig: { LogGroup: { Ref: logicalIdOf('AWS::Logs::LogGroup', {}) } },
+  it('has no batching window: a window would only add latency', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      MaximumBatchingWindowInSeconds: Match.absent(),
     });
   });
 
-  it('bundles into an ESM file that loads in a plain Node process (createRequire banner)', async () => {
-    const assetDirs = readdirSync(outdir).filter((name) => name.startsWith('asset.'));
-    expect(assetDirs).toHaveLength(1);
-    const bundle = join(outdir, assetDirs[0] as string, 'index.mjs');
+  it.each([
+    ['worker', workerFunctionId],
+    ['API key age check', ageCheckFunctionId],
+  ])('the %s writes to its own log group, kept 90 days and retained', (_name, functionId) => {
+    const logGroup = template.toJSON().Resources[logGroupOf(functionId()).LogGroup.Ref] as Resource;
+    expect(logGroup).toMatchObject({
+      Type: 'AWS::Logs::LogGroup',
+      Properties: { RetentionInDays: 90 },
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+  });
+
+  it.each([
+    ['worker', workerFunctionId],
+    ['API key age check', ageCheckFunctionId],
+  ])('the %s bundle is an ESM file that loads in a plain Node process', async (_name, functionId) => {
+    const code = (template.toJSON().Resources[functionId()] as Resource).Properties.Code as { S3Key: string };
+    const bundle = join(outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`, 'index.mjs');
     // A separate Node process, as in Lambda: the test runner's own module loader would supply a `require`.
     const result = await execFileAsync(process.execPath, [
       '--input-type=module',
@@ -175,34 +251,78 @@ describe('worker function', () => {
   });
 });
 
-describe('least privilege', () => {
-  it('the worker may consume and change visibility on its queue, send to its DLQ, write its table, read its secret', () => {
-    template.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: logicalIdOf('AWS::IAM::Role', { Description: Match.stringLikeRegexp('worker') }) }],
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Action: Match.arrayWith([
-              'sqs:ReceiveMessage',
-              'sqs:ChangeMessageVisibility',
-              'sqs:DeleteMessage',
-            ]),
-            Resource: { 'Fn::GetAtt': [queueLogicalId(), 'Arn'] },
-          }),
-          Match.objectLike({
-            Action: Match.arrayWith(['sqs:SendMessage']),
-            Resource: { 'Fn::GetAtt': [deadLetterQueueLogicalId(), 'Arn'] },
-          }),
-          Match.objectLike({
-            Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-            Resource: { 'Fn::GetAtt': [tableLogicalId(), 'Arn'] },
-          }),
-          Match.objectLike({
-            Action: 'secretsmanager:GetSecretValue',
-            Resource: { Ref: logicalIdOf('AWS::SecretsManager::Secret', {}) },
-          }),
-        ]),
+describe('API key age check', () => {
+  it('runs every hour, retried twice', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 hour)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [ageCheckFunctionId(), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 2 },
+        }),
+      ],
+    });
+  });
+
+  it('describes the stack’s secret and emits its metric with the stage', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('API key secret'),
+      Runtime: 'nodejs24.x',
+      Environment: {
+        Variables: Match.objectLike({
+          KYCERT_API_KEY_SECRET_ID: { Ref: secretId() },
+          KYCERT_QUEUE_STAGE: 'prod',
+          POWERTOOLS_METRICS_NAMESPACE: 'KycertQueue',
+          POWERTOOLS_SERVICE_NAME: 'kycert-queue',
+        }),
       },
+    });
+  });
+});
+
+/** The statements of a role's policies, as `resource → sorted actions` (conditions kept beside). */
+function grantsOf(roleLogicalId: string): Record<string, string[]> {
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
+    JSON.stringify(policy.Properties.Roles).includes(roleLogicalId),
+  );
+  const grants: Record<string, string[]> = {};
+  for (const statement of policies.flatMap(
+    (policy) => policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>,
+  )) {
+    expect(statement.Effect).toBe('Allow');
+    for (const resource of [statement.Resource].flat()) {
+      const key =
+        JSON.stringify(resource) + (statement.Condition ? ` if ${JSON.stringify(statement.Condition)}` : '');
+      grants[key] = [...(grants[key] ?? []), ...[statement.Action].flat().map(String)].sort();
+    }
+  }
+  return grants;
+}
+const arnOf = (logicalId: string) => JSON.stringify({ 'Fn::GetAtt': [logicalId, 'Arn'] });
+const refOf = (logicalId: string) => JSON.stringify({ Ref: logicalId });
+
+describe('least privilege', () => {
+  it('the worker role holds exactly the calls the code makes, each on its one resource', () => {
+    expect(grantsOf(roleId('worker'))).toEqual({
+      [arnOf(queueId())]: [
+        'sqs:ChangeMessageVisibility',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:ReceiveMessage',
+      ],
+      [arnOf(deadLetterQueueId())]: ['sqs:SendMessage'],
+      [arnOf(tableId())]: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      [refOf(secretId())]: ['secretsmanager:GetSecretValue'],
+      [arnOf(logGroupOf(workerFunctionId()).LogGroup.Ref)]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      '"*"': ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'],
+    });
+  });
+
+  it('the age check role may describe the secret (not read it) and write its logs', () => {
+    expect(grantsOf(roleId('API key age check'))).toEqual({
+      [refOf(secretId())]: ['secretsmanager:DescribeSecret'],
+      [arnOf(logGroupOf(ageCheckFunctionId()).LogGroup.Ref)]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
     });
   });
 
@@ -211,14 +331,15 @@ describe('least privilege', () => {
       ...template.findResources('AWS::IAM::Policy'),
       ...template.findResources('AWS::IAM::ManagedPolicy'),
     }).flatMap((policy) => policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>);
-    expect(statements.length).toBeGreaterThan(0);
-    const onStar = statements.filter((statement) => [statement.Resource].flat().includes('*'));
-    const actionsOnStar = onStar.flatMap((statement) => [statement.Action].flat());
-    expect(actionsOnStar.every((action) => String(action).startsWith('xray:'))).toBe(true);
+    const actionsOnStar = statements
+      .filter((statement) => [statement.Resource].flat().includes('*'))
+      .flatMap((statement) => [statement.Action].flat());
+    expect(actionsOnStar.sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
   });
 
-  it('the worker role carries no AWS managed policy (AWSLambdaBasicExecutionRole logs to "*")', () => {
+  it.each(['worker', 'API key age check'])('the %s role carries no AWS managed policy', (description) => {
     template.hasResourceProperties('AWS::IAM::Role', {
+      Description: Match.stringLikeRegexp(description),
       AssumeRolePolicyDocument: {
         Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })],
       },
@@ -232,16 +353,8 @@ describe('least privilege', () => {
         Statement: [Match.objectLike({ Principal: { Service: 'ecs-tasks.amazonaws.com' } })],
       },
     });
-    template.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: producerRole }],
-      PolicyDocument: {
-        Statement: [
-          Match.objectLike({
-            Action: Match.arrayWith(['sqs:SendMessage']),
-            Resource: { 'Fn::GetAtt': [queueLogicalId(), 'Arn'] },
-          }),
-        ],
-      },
+    expect(grantsOf(producerRole)).toEqual({
+      [arnOf(queueId())]: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
     });
   });
 
@@ -252,7 +365,7 @@ describe('least privilege', () => {
           {
             Effect: 'Allow',
             Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
-            Resource: { 'Fn::GetAtt': [queueLogicalId(), 'Arn'] },
+            Resource: { 'Fn::GetAtt': [queueId(), 'Arn'] },
           },
         ],
       },
@@ -261,24 +374,24 @@ describe('least privilege', () => {
 });
 
 describe('outcome table', () => {
-  it('is on-demand with point-in-time recovery, TTL and the by-status index', () => {
+  it('is on-demand', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', { BillingMode: 'PAY_PER_REQUEST' });
+  });
+
+  it('has point-in-time recovery', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [{ AttributeName: OutcomeTable.partitionKey, KeyType: 'HASH' }],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-      TimeToLiveSpecification: { AttributeName: OutcomeTable.ttlAttribute, Enabled: true },
-      DeletionProtectionEnabled: true,
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: OutcomeTable.statusIndexName,
-          KeySchema: [
-            { AttributeName: OutcomeTable.statusIndexPartitionKey, KeyType: 'HASH' },
-            { AttributeName: OutcomeTable.statusIndexSortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
     });
+  });
+
+  it('expires items on expires_at', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+    });
+  });
+
+  it('has deletion protection', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: true });
   });
 
   it('is retained when the stack is deleted or the table replaced', () => {
@@ -289,154 +402,367 @@ describe('outcome table', () => {
 describe('API key secret', () => {
   it('is created with a generated placeholder: no key in the template', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
-      GenerateSecretString: Match.objectLike({ PasswordLength: 32 }),
+      GenerateSecretString: { PasswordLength: 32, ExcludePunctuation: true },
       SecretString: Match.absent(),
+    });
+  });
+
+  it('is retained when the stack is deleted or the secret replaced, so the real key survives', () => {
+    template.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
     });
   });
 });
 
-describe('alarms', () => {
-  const alarmNamed = (key: keyof typeof AlarmName) => `kycert-queue-prod-${AlarmName[key]}`;
-  const workerDimensions = [{ Name: 'service', Value: 'kycert-queue' }];
-
-  it('every alarm notifies the TLS-only topic, in and out of alarm', () => {
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(Object.keys(AlarmName).length);
-    for (const alarm of alarms) {
-      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicLogicalId() }]);
-      expect(alarm.Properties.OKActions).toEqual([{ Ref: topicLogicalId() }]);
-    }
+describe('alarm topic', () => {
+  it('refuses publishing without TLS, and allows only this account’s kycert-queue-prod alarms to publish', () => {
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [{ Ref: topicId() }],
       PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-        ]),
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'AllowPublishThroughSSLOnly',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 'sns:Publish',
+            Resource: { Ref: topicId() },
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          },
+          {
+            Sid: 'AllowThisStacksAlarmsToPublish',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Resource: { Ref: topicId() },
+            Condition: {
+              StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+              ArnLike: {
+                'aws:SourceArn': {
+                  'Fn::Join': [
+                    '',
+                    [
+                      'arn:',
+                      { Ref: 'AWS::Partition' },
+                      ':cloudwatch:',
+                      { Ref: 'AWS::Region' },
+                      ':',
+                      { Ref: 'AWS::AccountId' },
+                      ':alarm:kycert-queue-prod-*',
+                    ],
+                  ],
+                },
+              },
+            },
+          },
+        ],
       },
     });
   });
 
-  it('DLQ has messages', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: alarmNamed('deadLetterQueueNotEmpty'),
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [deadLetterQueueLogicalId(), 'QueueName'] } }],
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-    });
+  it('is not encrypted with the AWS-managed aws/sns key, which CloudWatch cannot use', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.absent() });
+  });
+});
+
+describe('alarms', () => {
+  const alarmProperties = (suffix: string) => {
+    const found = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { AlarmName: `kycert-queue-prod-${suffix}` },
+      }),
+    );
+    expect(found, `alarm kycert-queue-prod-${suffix}`).toHaveLength(1);
+    return (found[0] as Resource).Properties as Record<string, unknown>;
+  };
+  /** The period of an alarm: its own, or that of the metrics its expression reads (all the same). */
+  const periodOf = (alarm: Record<string, unknown>) => {
+    if (alarm.Period !== undefined) return alarm.Period;
+    const periods = new Set(
+      (alarm.Metrics as Array<{ MetricStat?: { Period: number } }>).flatMap((query) =>
+        query.MetricStat ? [query.MetricStat.Period] : [],
+      ),
+    );
+    expect(periods.size).toBe(1);
+    return [...periods][0];
+  };
+
+  // name, threshold, comparison, period (s), evaluation periods, datapoints to alarm, missing data
+  const documented: Array<[string, number, string, number, number, number, string]> = [
+    ['dlq-messages-arrived', 1, 'GreaterThanOrEqualToThreshold', 60, 5, 1, 'notBreaching'],
+    ['dlq-not-empty', 1, 'GreaterThanOrEqualToThreshold', 60, 1, 1, 'notBreaching'],
+    ['dlq-oldest-message-age', 864_000, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['queue-oldest-message-age', 900, 'GreaterThanThreshold', 300, 1, 1, 'notBreaching'],
+    ['function-errors', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['function-throttles', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['function-duration-near-timeout', 48_000, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
+    ['unexpected-errors', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
+    ['kycert-rate-limited', 10, 'GreaterThanOrEqualToThreshold', 300, 3, 3, 'notBreaching'],
+    ['kycert-server-or-network-errors', 10, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
+    ['kycert-authentication-failures', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['outcome-table-throttles', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
+    ['outcome-index-throttles', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
+    ['outcome-table-system-errors', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
+    ['alarm-notifications-failed', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['api-key-age', 90, 'GreaterThanOrEqualToThreshold', 86_400, 1, 1, 'breaching'],
+  ];
+
+  it('the stack has exactly the documented alarms', () => {
+    const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+      (alarm) => alarm.Properties.AlarmName,
+    );
+    expect(names.sort()).toEqual(documented.map(([name]) => `kycert-queue-prod-${name}`).sort());
   });
 
-  it('oldest message on the main queue older than 15 minutes', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: alarmNamed('oldestMessageAge'),
-      MetricName: 'ApproximateAgeOfOldestMessage',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueLogicalId(), 'QueueName'] } }],
-      Threshold: 900,
-      ComparisonOperator: 'GreaterThanThreshold',
+  it.each(documented)(
+    '%s: threshold %s (%s), period %s s, %s evaluation period(s), %s to alarm, missing data %s',
+    (name, threshold, comparison, periodSeconds, evaluationPeriods, datapointsToAlarm, treatMissingData) => {
+      const alarm = alarmProperties(name);
+      expect({
+        threshold: alarm.Threshold,
+        comparison: alarm.ComparisonOperator,
+        period: periodOf(alarm),
+        evaluationPeriods: alarm.EvaluationPeriods,
+        datapointsToAlarm: alarm.DatapointsToAlarm,
+        treatMissingData: alarm.TreatMissingData,
+      }).toEqual({
+        threshold,
+        comparison,
+        period: periodSeconds,
+        evaluationPeriods,
+        datapointsToAlarm,
+        treatMissingData,
+      });
+    },
+  );
+
+  it.each(documented.map(([name]) => name))(
+    '%s notifies the topic into and out of ALARM and links its runbook entry',
+    (name) => {
+      const alarm = alarmProperties(name);
+      expect(alarm.AlarmActions).toEqual([{ Ref: topicId() }]);
+      expect(alarm.OKActions).toEqual([{ Ref: topicId() }]);
+      expect(alarm.AlarmDescription).toMatch(new RegExp(`Runbook: docs/operations\\.md#${name}$`));
+    },
+  );
+
+  const queueDimensions = (logicalId: string) => [
+    { Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId, 'QueueName'] } },
+  ];
+  const prodWorkerDimensions = [
+    { Name: 'service', Value: 'kycert-queue' },
+    { Name: 'stage', Value: 'prod' },
+  ];
+  const metricStat = (id: string, namespace: string, metricName: string, dimensions: unknown, stat: string) =>
+    expect.objectContaining({
+      Id: id,
+      MetricStat: expect.objectContaining({
+        Metric: { Namespace: namespace, MetricName: metricName, Dimensions: dimensions },
+        Stat: stat,
+      }),
+    });
+
+  it('dlq-messages-arrived: sends to the DLQ, or a rise of its total (visible + in flight)', () => {
+    expect(alarmProperties('dlq-messages-arrived').Metrics).toEqual([
+      expect.objectContaining({
+        Expression: 'MAX([FILL(sent, 0), DIFF(FILL(visible, REPEAT) + FILL(inFlight, REPEAT))])',
+        ReturnData: true,
+      }),
+      expect.objectContaining({
+        Id: 'sent',
+        MetricStat: expect.objectContaining({
+          Metric: {
+            Namespace: 'AWS/SQS',
+            MetricName: 'NumberOfMessagesSent',
+            Dimensions: queueDimensions(deadLetterQueueId()),
+          },
+          Stat: 'Sum',
+        }),
+      }),
+      expect.objectContaining({
+        Id: 'visible',
+        MetricStat: expect.objectContaining({
+          Metric: expect.objectContaining({
+            MetricName: 'ApproximateNumberOfMessagesVisible',
+            Dimensions: queueDimensions(deadLetterQueueId()),
+          }),
+          Stat: 'Maximum',
+        }),
+      }),
+      expect.objectContaining({
+        Id: 'inFlight',
+        MetricStat: expect.objectContaining({
+          Metric: expect.objectContaining({
+            MetricName: 'ApproximateNumberOfMessagesNotVisible',
+            Dimensions: queueDimensions(deadLetterQueueId()),
+          }),
+          Stat: 'Maximum',
+        }),
+      }),
+    ]);
+  });
+
+  it.each([
+    ['dlq-not-empty', 'ApproximateNumberOfMessagesVisible', deadLetterQueueId],
+    ['dlq-oldest-message-age', 'ApproximateAgeOfOldestMessage', deadLetterQueueId],
+    ['queue-oldest-message-age', 'ApproximateAgeOfOldestMessage', queueId],
+  ])('%s reads %s of its queue (Maximum)', (name, metricName, logicalId) => {
+    expect(alarmProperties(name)).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: metricName,
+      Dimensions: queueDimensions(logicalId()),
+      Statistic: 'Maximum',
     });
   });
 
   it.each([
-    ['functionErrors', 'Errors'],
-    ['functionThrottles', 'Throttles'],
-  ] as const)('%s on the worker function', (key, metricName) => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: alarmNamed(key),
+    ['function-errors', 'Errors', { Statistic: 'Sum' }],
+    ['function-throttles', 'Throttles', { Statistic: 'Sum' }],
+    ['function-duration-near-timeout', 'Duration', { ExtendedStatistic: 'p99' }],
+  ])('%s reads the worker’s %s', (name, metricName, statistic) => {
+    expect(alarmProperties(name)).toMatchObject({
       Namespace: 'AWS/Lambda',
       MetricName: metricName,
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionLogicalId() } }],
-      Threshold: 1,
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: workerFunctionId() } }],
+      ...statistic,
     });
   });
 
   it.each([
-    ['authenticationFailures', MetricName.authenticationFailures],
-    ['unexpectedErrors', MetricName.unexpectedErrors],
-  ] as const)('%s from the worker metric', (key, metricName) => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: alarmNamed(key),
-      Namespace: METRICS_NAMESPACE,
+    ['kycert-authentication-failures', 'AuthenticationFailures', 'Sum'],
+    ['unexpected-errors', 'UnexpectedErrors', 'Sum'],
+    ['api-key-age', 'ApiKeyDaysSinceLastChange', 'Maximum'],
+  ])('%s reads this stage’s %s', (name, metricName, statistic) => {
+    expect(alarmProperties(name)).toMatchObject({
+      Namespace: 'KycertQueue',
       MetricName: metricName,
-      Dimensions: workerDimensions,
+      Dimensions: prodWorkerDimensions,
+      Statistic: statistic,
+    });
+  });
+
+  it('kycert-rate-limited: 429s as a share of POSTs, quiet under 5 POSTs, this stage only', () => {
+    expect(alarmProperties('kycert-rate-limited').Metrics).toEqual([
+      expect.objectContaining({ Expression: 'IF(FILL(posts, 0) >= 5, 100 * (FILL(limited, 0)) / posts, 0)' }),
+      metricStat('posts', 'KycertQueue', 'KycertLatency', prodWorkerDimensions, 'SampleCount'),
+      metricStat('limited', 'KycertQueue', 'RetriedRateLimited', prodWorkerDimensions, 'Sum'),
+    ]);
+  });
+
+  it('kycert-server-or-network-errors: 5xx and network errors as a share of POSTs, this stage only', () => {
+    expect(alarmProperties('kycert-server-or-network-errors').Metrics).toEqual([
+      expect.objectContaining({
+        Expression: 'IF(FILL(posts, 0) >= 5, 100 * (FILL(server, 0) + FILL(network, 0)) / posts, 0)',
+      }),
+      metricStat('posts', 'KycertQueue', 'KycertLatency', prodWorkerDimensions, 'SampleCount'),
+      metricStat('server', 'KycertQueue', 'RetriedServerError', prodWorkerDimensions, 'Sum'),
+      metricStat('network', 'KycertQueue', 'RetriedNetworkError', prodWorkerDimensions, 'Sum'),
+    ]);
+  });
+
+  it.each([
+    ['outcome-table-throttles', () => [{ Name: 'TableName', Value: { Ref: tableId() } }]],
+    [
+      'outcome-index-throttles',
+      () => [
+        { Name: 'GlobalSecondaryIndexName', Value: 'by-status' },
+        { Name: 'TableName', Value: { Ref: tableId() } },
+      ],
+    ],
+  ])('%s: read and write throttle events', (name, dimensions) => {
+    expect(alarmProperties(name).Metrics).toEqual([
+      expect.objectContaining({ Expression: 'FILL(read, 0) + FILL(write, 0)' }),
+      metricStat('read', 'AWS/DynamoDB', 'ReadThrottleEvents', dimensions(), 'Sum'),
+      metricStat('write', 'AWS/DynamoDB', 'WriteThrottleEvents', dimensions(), 'Sum'),
+    ]);
+  });
+
+  it('outcome-table-system-errors: the worker’s GetItem and UpdateItem, and the CLI’s Query', () => {
+    const dimensions = (operation: string) => [
+      { Name: 'Operation', Value: operation },
+      { Name: 'TableName', Value: { Ref: tableId() } },
+    ];
+    expect(alarmProperties('outcome-table-system-errors').Metrics).toEqual([
+      expect.objectContaining({ Expression: 'FILL(getitem, 0) + FILL(updateitem, 0) + FILL(query, 0)' }),
+      metricStat('getitem', 'AWS/DynamoDB', 'SystemErrors', dimensions('GetItem'), 'Sum'),
+      metricStat('updateitem', 'AWS/DynamoDB', 'SystemErrors', dimensions('UpdateItem'), 'Sum'),
+      metricStat('query', 'AWS/DynamoDB', 'SystemErrors', dimensions('Query'), 'Sum'),
+    ]);
+  });
+
+  it('alarm-notifications-failed reads the alarm topic’s failed deliveries', () => {
+    expect(alarmProperties('alarm-notifications-failed')).toMatchObject({
+      Namespace: 'AWS/SNS',
+      MetricName: 'NumberOfNotificationsFailed',
+      Dimensions: [{ Name: 'TopicName', Value: { 'Fn::GetAtt': [topicId(), 'TopicName'] } }],
       Statistic: 'Sum',
-      Threshold: 1,
-    });
-  });
-
-  it('429s as a share of POSTs, sustained over three periods', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: alarmNamed('rateLimited'),
-      Threshold: 10,
-      EvaluationPeriods: 3,
-      DatapointsToAlarm: 3,
-      Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: 'IF(FILL(posts, 0) >= 5, 100 * (FILL(limited, 0)) / posts, 0)' }),
-        Match.objectLike({
-          Id: 'posts',
-          MetricStat: Match.objectLike({
-            Metric: {
-              Namespace: METRICS_NAMESPACE,
-              MetricName: MetricName.kycertLatency,
-              Dimensions: workerDimensions,
-            },
-            Stat: 'SampleCount',
-          }),
-        }),
-        Match.objectLike({
-          Id: 'limited',
-          MetricStat: Match.objectLike({
-            Metric: Match.objectLike({
-              MetricName: MetricName.retriedRateLimited,
-              Dimensions: workerDimensions,
-            }),
-          }),
-        }),
-      ]),
-    });
-  });
-
-  it('5xx and network errors as a share of POSTs, in two of three periods', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: alarmNamed('serverOrNetworkErrors'),
-      EvaluationPeriods: 3,
-      DatapointsToAlarm: 2,
-      Metrics: Match.arrayWith([
-        Match.objectLike({
-          Expression: 'IF(FILL(posts, 0) >= 5, 100 * (FILL(server, 0) + FILL(network, 0)) / posts, 0)',
-        }),
-        Match.objectLike({
-          Id: 'server',
-          MetricStat: Match.objectLike({
-            Metric: Match.objectLike({ MetricName: MetricName.retriedServerError }),
-          }),
-        }),
-        Match.objectLike({
-          Id: 'network',
-          MetricStat: Match.objectLike({
-            Metric: Match.objectLike({ MetricName: MetricName.retriedNetworkError }),
-          }),
-        }),
-      ]),
     });
   });
 });
 
 describe('dashboard', () => {
-  it('shows flow, queue age, DLQ depth, decisions by kind and kycert latency', () => {
+  const body = () => {
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     expect(dashboards).toHaveLength(1);
     expect(dashboards[0]?.Properties.DashboardName).toBe('kycert-queue-prod');
-    const body = JSON.stringify(dashboards[0]?.Properties.DashboardBody);
+    return JSON.stringify(dashboards[0]?.Properties.DashboardBody);
+  };
+
+  it('shows flow, queue age, DLQ depth and age, decisions, kycert latency, the table and the key age', () => {
+    const text = body();
     for (const expected of [
       'NumberOfMessagesSent',
       'NumberOfMessagesDeleted',
       'ApproximateAgeOfOldestMessage',
       'ApproximateNumberOfMessagesVisible',
-      ...Object.values(MetricName),
+      'Succeeded',
+      'RetriedRateLimited',
+      'RetriedServerError',
+      'RetriedNetworkError',
+      'RetriedInProgress',
+      'DeferredForRateBudget',
+      'AccountBlocked',
+      'PausedForAccount',
+      'ApiKeyUnset',
+      'FencedWrites',
+      'DeadLettered',
+      'DuplicateDeliveries',
+      'AuthenticationFailures',
+      'UnexpectedErrors',
+      'KycertLatency',
+      'ApiKeyDaysSinceLastChange',
+      'ReadThrottleEvents',
+      'WriteThrottleEvents',
+      'SystemErrors',
       'p99',
     ]) {
-      expect(body).toContain(expected);
+      expect(text).toContain(expected);
     }
+  });
+
+  it('reads this stage’s worker series only', () => {
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard')) as [Resource];
+    const parts = (dashboard.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+    const widgets = (
+      JSON.parse(parts.map((part) => (typeof part === 'string' ? part : 'token')).join('')) as {
+        widgets: Array<{ properties: { metrics?: unknown[][] } }>;
+      }
+    ).widgets;
+    const metrics = widgets.flatMap((widget) => widget.properties.metrics ?? []);
+    const workerSeries = metrics.filter((metric) => metric[0] === 'KycertQueue');
+    expect(workerSeries.length).toBeGreaterThan(10);
+    for (const series of workerSeries) {
+      expect(series.slice(2, 6), String(series[1])).toEqual(['service', 'kycert-queue', 'stage', 'prod']);
+    }
+    const searches = metrics.flatMap((metric) =>
+      metric.flatMap((entry) =>
+        typeof entry === 'object' && entry && 'expression' in entry ? [entry.expression] : [],
+      ),
+    );
+    expect(searches).toEqual([
+      `SEARCH('{KycertQueue,reason,service,stage} MetricName="DeadLettered" service="kycert-queue" stage="prod"', 'Sum', 300)`,
+    ]);
   });
 });
 

@@ -38,6 +38,17 @@ describe('appSettingsFromContext', () => {
     });
   });
 
+  it('reads an existing secret by ARN and its KMS key', () => {
+    const settings = fromContext({
+      apiKeySecretArn: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:team/kycert-AbCdEf',
+      apiKeySecretKmsKeyArn: 'arn:aws:kms:sa-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    });
+    expect(settings.props).toMatchObject({
+      apiKeySecretArn: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:team/kycert-AbCdEf',
+      apiKeySecretKmsKeyArn: 'arn:aws:kms:sa-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    });
+  });
+
   it('treats an empty value as unset', () => {
     expect(fromContext({ alarmEmail: '' }).props.alarmEmail).toBeUndefined();
   });

@@ -29,6 +29,14 @@ describe.each<[string, KycertQueueProps]>([
     'an existing secret and an alarm e-mail',
     { apiKeySecretName: 'team/kycert-api-key', alarmEmail: 'oncall@example.com' },
   ],
+  [
+    'a secret by ARN under a customer-managed KMS key, stage staging',
+    {
+      stageName: 'staging',
+      apiKeySecretArn: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:team/kycert-AbCdEf',
+      apiKeySecretKmsKeyArn: 'arn:aws:kms:sa-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    },
+  ],
 ])('cdk-nag AwsSolutions with %s', (_name, props) => {
   const stack = stackWithNag(props);
   const annotations = Annotations.fromStack(stack);

@@ -21,30 +21,158 @@ function construct(props: KycertQueueProps): () => KycertQueue {
   return () => new KycertQueue(new Stack(app, 'invalid'), 'KycertQueue', props);
 }
 
+/** Every statement of every IAM policy in the template. */
+function statements(template: Template): Array<Record<string, unknown>> {
+  return Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+    (policy) => policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>,
+  );
+}
+
 describe('an existing secret, by name', () => {
   const { template } = synth({ apiKeySecretName: 'team/kycert-api-key' });
+  const byNameArn = {
+    'Fn::Join': [
+      '',
+      [
+        'arn:',
+        { Ref: 'AWS::Partition' },
+        ':secretsmanager:',
+        { Ref: 'AWS::Region' },
+        ':',
+        { Ref: 'AWS::AccountId' },
+        ':secret:team/kycert-api-key-??????',
+      ],
+    ],
+  };
 
   it('creates no secret and tells the worker the name', () => {
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ KYCERT_API_KEY_SECRET_ID: 'team/kycert-api-key' }) },
+      Environment: {
+        Variables: Match.objectLike({
+          KYCERT_API_KEY_SECRET_ID: 'team/kycert-api-key',
+          QUEUE_URL: Match.anyValue(),
+        }),
+      },
     });
   });
 
-  it('grants GetSecretValue on that secret only (its ARN ends in six random characters)', () => {
-    template.hasResourceProperties('AWS::IAM::Policy', {
+  it('the worker may read that secret only, the age check describe it only (its ARN ends in six random characters)', () => {
+    const onSecret = statements(template).filter((statement) =>
+      JSON.stringify(statement).includes(':secret:'),
+    );
+    expect(onSecret).toEqual([
+      { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: byNameArn },
+      { Effect: 'Allow', Action: 'secretsmanager:DescribeSecret', Resource: byNameArn },
+    ]);
+  });
+});
+
+describe('an existing secret, by ARN', () => {
+  const arn = 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:team/kycert-api-key-AbCdEf';
+  const { template } = synth({ apiKeySecretArn: arn });
+
+  it('creates no secret and tells the worker and the age check the ARN', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    expect(functions.map((fn) => fn.Properties.Environment.Variables.KYCERT_API_KEY_SECRET_ID)).toEqual([
+      arn,
+      arn,
+    ]);
+  });
+
+  it('grants on exactly that ARN', () => {
+    const onSecret = statements(template).filter((statement) =>
+      JSON.stringify(statement).includes(':secret:'),
+    );
+    expect(onSecret).toEqual([
+      { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: arn },
+      { Effect: 'Allow', Action: 'secretsmanager:DescribeSecret', Resource: arn },
+    ]);
+  });
+});
+
+describe('a secret under a customer-managed KMS key', () => {
+  const keyArn = 'arn:aws:kms:sa-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const decrypt = {
+    Effect: 'Allow',
+    Action: 'kms:Decrypt',
+    Resource: keyArn,
+    Condition: {
+      StringEquals: {
+        'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+      },
+    },
+  };
+
+  it('an existing secret: the worker may decrypt with the key through Secrets Manager only', () => {
+    const { template } = synth({ apiKeySecretName: 'team/kycert-api-key', apiKeySecretKmsKeyArn: keyArn });
+    expect(statements(template).filter((statement) => JSON.stringify(statement).includes('kms:'))).toEqual([
+      decrypt,
+    ]);
+  });
+
+  it('a new secret is encrypted with the key, and the worker may decrypt with it', () => {
+    const { template } = synth({ apiKeySecretKmsKeyArn: keyArn });
+    template.hasResourceProperties('AWS::SecretsManager::Secret', { KmsKeyId: keyArn });
+    expect(statements(template).filter((statement) => JSON.stringify(statement).includes('kms:'))).toEqual([
+      decrypt,
+    ]);
+  });
+
+  it('without the prop, nothing about KMS is granted (the aws/secretsmanager key needs no grant)', () => {
+    const { template } = synth({});
+    expect(statements(template).filter((statement) => JSON.stringify(statement).includes('kms:'))).toEqual(
+      [],
+    );
+  });
+});
+
+describe('stages in one account', () => {
+  /** Every custom-metric series an alarm reads, as `MetricName service=… stage=…`. */
+  const customSeries = (template: Template) =>
+    Object.values(template.findResources('AWS::CloudWatch::Alarm')).flatMap((alarm) => {
+      const properties = alarm.Properties;
+      const metrics: Array<{
+        Namespace?: string;
+        MetricName?: string;
+        Dimensions?: Array<{ Name: string; Value: string }>;
+      }> =
+        properties.Metrics === undefined
+          ? [properties]
+          : properties.Metrics.flatMap((query: { MetricStat?: { Metric: unknown } }) =>
+              query.MetricStat ? [query.MetricStat.Metric] : [],
+            );
+      return metrics
+        .filter((metric) => metric.Namespace === 'KycertQueue')
+        .map(
+          (metric) =>
+            `${metric.MetricName} ${(metric.Dimensions ?? []).map((d) => `${d.Name}=${d.Value}`).join(' ')}`,
+        );
+    });
+
+  it('share no custom-metric alarm series: each stage reads its own stage dimension', () => {
+    const prod = customSeries(synth({ stageName: 'prod' }).template);
+    const staging = customSeries(synth({ stageName: 'staging' }).template);
+    expect(prod.length).toBeGreaterThanOrEqual(6);
+    expect(prod.every((series) => series.endsWith(' service=kycert-queue stage=prod'))).toBe(true);
+    expect(staging.every((series) => series.endsWith(' service=kycert-queue stage=staging'))).toBe(true);
+    expect(prod.filter((series) => staging.includes(series))).toEqual([]);
+  });
+
+  it('each stage’s topic takes only its own alarms', () => {
+    const { template } = synth({ stageName: 'staging' });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          {
-            Effect: 'Allow',
-            Action: 'secretsmanager:GetSecretValue',
-            Resource: {
-              'Fn::Join': [
-                '',
-                Match.arrayWith([Match.stringLikeRegexp(':secret:team/kycert-api-key-\\?\\?\\?\\?\\?\\?$')]),
-              ],
-            },
-          },
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Condition: Match.objectLike({
+              ArnLike: {
+                'aws:SourceArn': { 'Fn::Join': ['', Match.arrayWith([':alarm:kycert-queue-staging-*'])] },
+              },
+            }),
+          }),
         ]),
       },
     });
@@ -93,6 +221,7 @@ describe('settings from props', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'kycert-queue-staging-dlq-not-empty',
     });
+    template.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'kycert-queue-staging-requests' });
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'kycert-queue-staging' });
   });
 
@@ -123,16 +252,20 @@ describe('alarm delivery', () => {
     });
   });
 
-  it('uses an existing topic instead of creating one', () => {
+  it('uses an existing topic instead of creating one, and leaves its policy and delivery alarm to its owner', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = new Stack(app, 'existing-topic');
     const topic = Topic.fromTopicArn(stack, 'Paging', 'arn:aws:sns:sa-east-1:123456789012:paging');
-    new KycertQueue(stack, 'KycertQueue', { alarmTopic: topic });
+    const kyc = new KycertQueue(stack, 'KycertQueue', { alarmTopic: topic });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::SNS::Topic', 0);
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmActions: ['arn:aws:sns:sa-east-1:123456789012:paging'],
-    });
+    template.resourceCountIs('AWS::SNS::TopicPolicy', 0);
+    expect(kyc.alarms.alarmNotificationsFailed).toBeUndefined();
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms).toHaveLength(15);
+    for (const alarm of alarms) {
+      expect(alarm.Properties.AlarmActions).toEqual(['arn:aws:sns:sa-east-1:123456789012:paging']);
+    }
   });
 });
 
@@ -155,6 +288,34 @@ describe('props refused at synth', () => {
       'a function timeout shorter than two POSTs',
       { functionTimeout: Duration.seconds(20) },
       /function timeout 20 s is too short .* use at least 36 s/,
+    ],
+    [
+      'a secret ARN passed as a name',
+      { apiKeySecretName: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:team/kycert-AbCdEf' },
+      /apiKeySecretName "arn:aws:secretsmanager:.*" is an ARN, not a name: pass it as apiKeySecretArn/,
+    ],
+    [
+      'a secret name with characters Secrets Manager refuses',
+      { apiKeySecretName: 'team kycert key' },
+      /apiKeySecretName "team kycert key" is not a Secrets Manager name/,
+    ],
+    [
+      'a partial secret ARN (without the six characters)',
+      { apiKeySecretArn: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:team/kycert' },
+      /apiKeySecretArn must be a secret's complete ARN/,
+    ],
+    [
+      'both a secret name and a secret ARN',
+      {
+        apiKeySecretName: 'team/kycert',
+        apiKeySecretArn: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:team/kycert-AbCdEf',
+      },
+      /set apiKeySecretName or apiKeySecretArn, not both/,
+    ],
+    [
+      'a KMS alias instead of a key ARN',
+      { apiKeySecretKmsKeyArn: 'arn:aws:kms:sa-east-1:123456789012:alias/kycert' },
+      /apiKeySecretKmsKeyArn must be a KMS key ARN, .*\(not an alias\)/,
     ],
     [
       'a queue retention shorter than the idempotency window',

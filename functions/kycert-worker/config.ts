@@ -92,6 +92,8 @@ const EnvSchema = z
     QUEUE_VISIBILITY_TIMEOUT_SECONDS: positiveInt(DEFAULT_QUEUE_VISIBILITY_TIMEOUT_SECONDS),
     /** How long an outcome item is kept before DynamoDB's TTL removes it. @default 30 days */
     OUTCOME_TTL_DAYS: positiveInt(30),
+    /** The `stage` dimension of every metric; the CDK construct sets the stack's stage. @default 'local' */
+    KYCERT_QUEUE_STAGE: z.string().min(1).default('local'),
   })
   .refine((env) => env.MAX_RECEIVE_COUNT > env.MAX_ATTEMPTS, {
     message:
@@ -143,6 +145,7 @@ export interface WorkerConfig {
     probeMaxMs: number;
     apiKeyPattern: RegExp;
   };
+  stage: string;
 }
 
 export class ConfigError extends Error {}
@@ -190,5 +193,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
       probeMaxMs: e.KYCERT_PROBE_MAX_SECONDS * 1000,
       apiKeyPattern: new RegExp(e.KYCERT_API_KEY_PATTERN),
     },
+    stage: e.KYCERT_QUEUE_STAGE,
   };
 }

@@ -8,7 +8,7 @@ import { DeadLetterQueue } from './deadLetterQueue.js';
 import { slotIntervalMs } from './flowControl.js';
 import { KycertClient } from './kycertClient.js';
 import { MessageVisibility } from './messageVisibility.js';
-import { METRICS_NAMESPACE, SERVICE_NAME } from './metricNames.js';
+import { METRICS_NAMESPACE, SERVICE_NAME, STAGE_DIMENSION } from './metricNames.js';
 import { OutcomeStore } from './outcomeStore.js';
 import type { WorkerDeps } from './processRecord.js';
 import { RateLimitGovernor } from './rateLimitGovernor.js';
@@ -69,7 +69,12 @@ export function createWorkerDeps(
     deadLetterQueue: new DeadLetterQueue({ client: sqs, queueUrl: config.deadLetterQueueUrl }),
     visibility: new MessageVisibility({ client: sqs, queueUrl: config.queueUrl }),
     logger: new Logger({ serviceName: SERVICE_NAME }),
-    metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),
+    // Default dimensions are on every metric, `singleMetric()` ones included: stages never share a series.
+    metrics: new Metrics({
+      namespace: METRICS_NAMESPACE,
+      serviceName: SERVICE_NAME,
+      defaultDimensions: { [STAGE_DIMENSION]: config.stage },
+    }),
     rateLimitGovernor: governor,
     flowControl: {
       shared: new SharedFlowControl({

@@ -7,6 +7,9 @@ export const METRICS_NAMESPACE = 'KycertQueue';
 /** Powertools' `service` name: a dimension of every metric, and a key of every log line. */
 export const SERVICE_NAME = 'kycert-queue';
 
+/** The dimension naming the stack's stage (`KYCERT_QUEUE_STAGE`), on every metric beside `service`. */
+export const STAGE_DIMENSION = 'stage';
+
 export const MetricName = {
   /** A run was created (or replayed under a known key) and recorded. */
   succeeded: 'Succeeded',
@@ -38,5 +41,7 @@ export const MetricName = {
   fencedWrites: 'FencedWrites',
   /** A record failed for a reason the worker did not expect (AWS call failed, bug); it will be retried. */
   unexpectedErrors: 'UnexpectedErrors',
+  /** Whole days since the API key secret last changed; emitted hourly by functions/api-key-age-check. */
+  apiKeyDaysSinceLastChange: 'ApiKeyDaysSinceLastChange',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];

@@ -135,7 +135,10 @@ export async function processRecord(
   }
   let probe: BreakerView | undefined;
   // A message back a second time or more may have booked a slot on its key, or find the key finished.
-  const known = delivery.receiveCount > 1 ? await deps.outcomeStore.get(request.idempotencyKey) : undefined;
+  const known =
+    deps.flowControl !== undefined && delivery.receiveCount > 1
+      ? await deps.outcomeStore.get(request.idempotencyKey)
+      : undefined;
   const finished = known?.status?.S === 'succeeded' || known?.status?.S === 'failed';
   if (deps.flowControl === undefined || finished) {
     // The credential first: if Secrets Manager is down, the record fails here, before an attempt is counted.

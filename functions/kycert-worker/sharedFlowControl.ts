@@ -78,8 +78,12 @@ export class SharedFlowControl {
         this.#flushScheduled = false;
         const batch = this.#pending.splice(0);
         this.#reserveBlock(batch.length, this.#nowMs()).then(
-          (reservations) => batch.forEach((p, i) => p.resolve(reservations[i] as Reservation)),
-          (error) => batch.forEach((p) => p.reject(error)),
+          (reservations) => {
+            for (const [i, pending] of batch.entries()) pending.resolve(reservations[i] as Reservation);
+          },
+          (error) => {
+            for (const pending of batch) pending.reject(error);
+          },
         );
       });
     });

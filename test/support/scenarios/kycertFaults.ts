@@ -1,4 +1,3 @@
-import { staticApiKey } from '../../../functions/kycert-worker/apiKeySource.js';
 import { KycertClient } from '../../../functions/kycert-worker/kycertClient.js';
 import { type KycertSandbox, seededRandom } from '../../../local/sandbox/index.js';
 import { requestBodies, UNKNOWN_TEMPLATE_ID } from '../faultMessages.js';

@@ -1,0 +1,53 @@
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+
+/** The resources the worker touches, as they appear in IAM. */
+export interface WorkerPermissionTargets {
+  readonly queueArn: string;
+  readonly deadLetterQueueArn: string;
+  readonly tableArn: string;
+  /** The API key secret's ARN; for a secret imported by name, ending in `-??????`. */
+  readonly apiKeySecretArn: string;
+  /** The customer-managed KMS key the secret is encrypted with. @default none: the `aws/secretsmanager` key */
+  readonly apiKeyEncryptionKeyArn?: string | undefined;
+  /** The stack's region, for the `kms:ViaService` condition. */
+  readonly region: string;
+}
+
+/**
+ * Every AWS call the worker makes, and nothing more: one entry per resource, naming the module that makes
+ * the call. A new call is one new line here, and one in the exact-set test (test/stack.test.ts). The log
+ * group's write permission and X-Ray's come from the log group and the tracing setting (workerFunction.ts).
+ */
+export function workerPermissions(targets: WorkerPermissionTargets): PolicyStatement[] {
+  const grants: Array<{ actions: string[]; resource: string; conditions?: Record<string, unknown> }> = [
+    // The event source mapping polls with the function's role; messageVisibility.ts schedules retries.
+    {
+      actions: [
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:ChangeMessageVisibility',
+      ],
+      resource: targets.queueArn,
+    },
+    // deadLetterQueue.ts: SendMessage with the reason attributes.
+    { actions: ['sqs:SendMessage'], resource: targets.deadLetterQueueArn },
+    // outcomeStore.ts and sharedFlowControl.ts (the rate schedule and breaker item): GetItem, conditional UpdateItems.
+    { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resource: targets.tableArn },
+    // apiKeySource.ts, through Powertools' SecretsProvider.
+    { actions: ['secretsmanager:GetSecretValue'], resource: targets.apiKeySecretArn },
+  ];
+  if (targets.apiKeyEncryptionKeyArn !== undefined) {
+    // Secrets Manager decrypts a secret under a customer-managed key with the caller's permission, and
+    // only through Secrets Manager: the key cannot be used directly.
+    grants.push({
+      actions: ['kms:Decrypt'],
+      resource: targets.apiKeyEncryptionKeyArn,
+      conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${targets.region}.amazonaws.com` } },
+    });
+  }
+  return grants.map(
+    ({ actions, resource, conditions }) =>
+      new PolicyStatement({ actions, resources: [resource], ...(conditions ? { conditions } : {}) }),
+  );
+}
