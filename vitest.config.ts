@@ -6,6 +6,7 @@ export default defineConfig({
     // Integration and end-to-end tests start real servers on loopback; give them room on a 2-core machine.
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    globalSetup: ['test/globalSetup.ts'],
     setupFiles: ['test/setup.ts'],
   },
 });

@@ -2,17 +2,17 @@ import { Annotations, ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import type { Alarm, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type Grant, type IGrantable, ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { Tracing } from 'aws-cdk-lib/aws-lambda';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type Function as LambdaFunction, Tracing } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
-import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { maxReceiveCountFor } from '../functions/kycert-worker/constants.js';
 import { type ConsumerConcurrency, consumerConcurrencyFor } from './consumerConcurrency.js';
+import { InvalidSettingsError } from './errors.js';
 import { type AlarmKey, type AlarmThresholds, KycertQueueMonitoring } from './kycertQueueMonitoring.js';
+import { optionalNagSuppressions } from './optionalNagSuppressions.js';
 import { OutcomeStoreTable } from './outcomeStoreTable.js';
 import { RunQueues } from './runQueues.js';
 import { DEFAULT_STAGE, STAGE_NAME_PATTERN, stackNameFor } from './stackName.js';
@@ -26,7 +26,10 @@ export const VISIBILITY_TIMEOUT_PER_FUNCTION_TIMEOUT = 6;
 export const DEFAULT_SECONDS_PER_RECORD = 1;
 
 export interface KycertQueueProps extends Partial<WorkerSettings> {
-  /** Names the stack's alarms and dashboard (`kycert-queue-<stage>-…`). @default 'prod' */
+  /**
+   * Names the stack's alarms and dashboard (`kycert-queue-<stage>-…`); pass `'prod'` for production.
+   * @default 'dev' (never production by omission)
+   */
   readonly stageName?: string;
   /**
    * Name of an existing Secrets Manager secret holding the API key (the key itself, or JSON `{"api_key": …}`).
@@ -65,7 +68,7 @@ export class KycertQueue extends Construct {
   public readonly deadLetterQueue: IQueue;
   public readonly outcomeTable: ITable;
   public readonly apiKeySecret: ISecret;
-  public readonly workerFunction: NodejsFunction;
+  public readonly workerFunction: LambdaFunction;
   public readonly alarmTopic: ITopic;
   public readonly alarms: Record<AlarmKey, Alarm>;
   public readonly dashboard: Dashboard;
@@ -76,7 +79,9 @@ export class KycertQueue extends Construct {
     super(scope, id);
     this.stageName = props.stageName ?? DEFAULT_STAGE;
     if (!STAGE_NAME_PATTERN.test(this.stageName)) {
-      throw new Error(`stageName "${this.stageName}" must match ${STAGE_NAME_PATTERN}`);
+      throw new InvalidSettingsError([
+        `stageName "${this.stageName}" must match ${STAGE_NAME_PATTERN}: a lowercase letter, then up to 23 lowercase letters, digits or "-"`,
+      ]);
     }
     this.settings = resolveWorkerSettings(props);
     this.concurrency = consumerConcurrencyFor({
@@ -99,10 +104,10 @@ export class KycertQueue extends Construct {
       queueRetention !== undefined &&
       queueRetention.toSeconds() <= this.settings.idempotencyWindowHours * 3600
     ) {
-      throw new Error(
+      throw new InvalidSettingsError([
         `queueRetention (${queueRetention.toHumanString()}) must outlast idempotencyWindowHours ` +
           `(${this.settings.idempotencyWindowHours} h), or messages could expire while retries are scheduled`,
-      );
+      ]);
     }
 
     const queues = new RunQueues(this, 'Queues', {
@@ -190,8 +195,13 @@ export class KycertQueue extends Construct {
     return { secret, secretId: secret.secretArn, arnForPolicy: secret.secretArn };
   }
 
-  /** Findings reviewed and accepted; each says why. Anything else cdk-nag reports fails the nag test. */
+  /**
+   * Findings reviewed and accepted; each says why. Anything else cdk-nag reports fails the nag test.
+   * Applied when the app has cdk-nag installed (an optional peer dependency, see optionalNagSuppressions.ts).
+   */
   #suppressReviewedFindings(worker: WorkerFunction, tracing: Tracing): void {
+    const NagSuppressions = optionalNagSuppressions();
+    if (NagSuppressions === undefined) return;
     if (tracing !== Tracing.DISABLED) {
       NagSuppressions.addResourceSuppressions(
         worker.role,

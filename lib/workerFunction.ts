@@ -1,17 +1,40 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, Code, Function as LambdaFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { InvalidSettingsError } from './errors.js';
 import { type WorkerSettings, workerEnvironment } from './workerSettings.js';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const handlerEntry = fileURLToPath(new URL('../functions/kycert-worker/handler.ts', import.meta.url));
+/**
+ * The worker's code as the package ships it: `dist/worker/index.mjs` and its source map, built by
+ * scripts/buildWorkerBundle.ts (the bundle's options live there). This module runs as lib/workerFunction.ts
+ * in this repository and as dist/lib/workerFunction.js from the installed package: the package root is the
+ * nearest directory with a package.json either way.
+ */
+export function workerBundleDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir)
+      throw new Error(`kycert-queue: no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+  const bundleDir = join(dir, 'dist', 'worker');
+  if (!existsSync(join(bundleDir, 'index.mjs'))) {
+    throw new Error(
+      `kycert-queue: the worker bundle ${join(bundleDir, 'index.mjs')} is missing; in the kycert-queue ` +
+        'repository, build it with `npm run build:worker` (an installed package ships it built)',
+    );
+  }
+  return bundleDir;
+}
 
 /** The sizing defaults, exported for the docs and tests. */
 export const WorkerFunctionDefaults = {
@@ -68,15 +91,13 @@ export interface WorkerFunctionProps {
 /**
  * The worker Lambda, its role, log group and SQS event source.
  *
- * The bundle is built by the locally installed esbuild (never Docker), as ESM with a `createRequire` banner
- * because undici and the AWS SDK still `require()` Node built-ins. Every dependency is bundled, the AWS SDK
- * included: the runtime's SDK changes under us without notice, and the worker relies on recent client
- * options (`useQueueUrlAsEndpoint`); bundling ships the versions the tests ran against.
+ * The code is the pre-built bundle (`workerBundleDir`), deployed as it is: a consumer's `cdk synth` needs
+ * neither esbuild nor Docker nor this repository's sources.
  *
  * The role is written out instead of using AWSLambdaBasicExecutionRole, whose log permissions are on `*`.
  */
 export class WorkerFunction extends Construct {
-  public readonly lambdaFunction: NodejsFunction;
+  public readonly lambdaFunction: LambdaFunction;
   public readonly role: Role;
   public readonly logGroup: LogGroup;
   public readonly eventSource: SqsEventSource;
@@ -86,11 +107,11 @@ export class WorkerFunction extends Construct {
     const timeout = props.timeout ?? WorkerFunctionDefaults.timeout;
     const minimumTimeout = minimumTimeoutFor(props.settings);
     if (timeout.toSeconds() < minimumTimeout.toSeconds()) {
-      throw new Error(
+      throw new InvalidSettingsError([
         `function timeout ${timeout.toSeconds()} s is too short for two POSTs of up to ` +
           `${props.settings.httpConnectTimeoutMs} + ${props.settings.httpTimeoutMs} ms and the AWS calls of a record: ` +
           `use at least ${minimumTimeout.toSeconds()} s`,
-      );
+      ]);
     }
 
     this.logGroup = new LogGroup(this, 'Logs', {
@@ -103,11 +124,9 @@ export class WorkerFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
 
-    this.lambdaFunction = new NodejsFunction(this, 'Function', {
-      entry: handlerEntry,
-      handler: 'handler',
-      projectRoot: repoRoot,
-      depsLockFilePath: `${repoRoot}package-lock.json`,
+    this.lambdaFunction = new LambdaFunction(this, 'Function', {
+      code: Code.fromAsset(workerBundleDir()),
+      handler: 'index.handler',
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       timeout,
@@ -121,16 +140,6 @@ export class WorkerFunction extends Construct {
         outcomeTableName: props.table.tableName,
         apiKeySecretId: props.apiKeySecretId,
       }),
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-        externalModules: [],
-        forceDockerBundling: false,
-      },
     });
 
     // The event source mapping receives, deletes and reads attributes; the worker itself changes the

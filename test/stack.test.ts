@@ -296,7 +296,8 @@ describe('API key secret', () => {
 });
 
 describe('alarms', () => {
-  const alarmNamed = (key: keyof typeof AlarmName) => `kycert-queue-prod-${AlarmName[key]}`;
+  // The default stage is dev: nothing is named production unless asked to be.
+  const alarmNamed = (key: keyof typeof AlarmName) => `kycert-queue-dev-${AlarmName[key]}`;
   const workerDimensions = [{ Name: 'service', Value: 'kycert-queue' }];
 
   it('every alarm notifies the TLS-only topic, in and out of alarm', () => {
@@ -425,7 +426,7 @@ describe('dashboard', () => {
   it('shows flow, queue age, DLQ depth, decisions by kind and kycert latency', () => {
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     expect(dashboards).toHaveLength(1);
-    expect(dashboards[0]?.Properties.DashboardName).toBe('kycert-queue-prod');
+    expect(dashboards[0]?.Properties.DashboardName).toBe('kycert-queue-dev');
     const body = JSON.stringify(dashboards[0]?.Properties.DashboardBody);
     for (const expected of [
       'NumberOfMessagesSent',
