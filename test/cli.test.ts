@@ -467,6 +467,54 @@ describe('dlq redrive asks before it moves more than one message', () => {
   });
 });
 
+describe('tables fit the terminal', () => {
+  const key = 'kq1_6bd2e72b3905bd7915bbe8259b01b39e718d4bf56cdb2d6b61ed13d6c7f1b457';
+  async function dlqList(args: string[], columns: number | undefined) {
+    dlqHolds([deadLetterMessage('302010e5-4b65-45be-ab25-f882bcc8c910', 'retries_exhausted', key)]);
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: {} });
+    let stdout = '';
+    const io: CliIo = {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: () => {},
+      readStdin: async () => '',
+      env: {},
+      stdinIsTTY: false,
+      columns,
+      nowMs: () => NOW_MS,
+      resolveTarget: async () => ({
+        ...awsTarget(),
+        kind: 'stack',
+        description: 'stack kycert-queue-prod (sa-east-1)',
+        notes: [],
+        supportsMessageMoveTask: true,
+        queueArn: async () => QUEUE_ARN,
+        deadLetterQueueArn: async () => DLQ_ARN,
+        destroy() {},
+      }),
+    };
+    expect(await runCli(['dlq', 'list', ...args], io)).toBe(0);
+    return stdout.split('\n').filter((line) => /^[┌│├└]/.test(line));
+  }
+  const widest = (lines: string[]) => Math.max(...lines.map((line) => [...line].length));
+
+  it('an 80-column terminal gets an 80-column table, keys and bodies cut short with "…"', async () => {
+    const lines = await dlqList([], 80);
+    expect(widest(lines)).toBeLessThanOrEqual(80);
+    expect(lines.join('\n')).toContain('kq1_6b');
+    expect(lines.join('\n')).not.toContain(key);
+    expect(lines.join('\n')).toContain('…');
+  });
+
+  it('--wide shows every column whole, the body too', async () => {
+    const lines = await dlqList(['--wide'], 80);
+    expect(widest(lines)).toBeGreaterThan(80);
+    expect(lines.join('\n')).toContain(key);
+    expect(lines.join('\n')).toContain('"external_id":');
+  });
+});
+
 describe('dlq redrive with SQS’s move task (AWS)', () => {
   it('moves "all of them" with the move task, after reopening their failed outcomes, and waits for it', async () => {
     // Prepare

@@ -23,41 +23,45 @@ const CELL_PADDING = 2;
 const MIN_SHRUNK_COLUMN = 10;
 
 /**
- * Column widths (padding included) that fit `width`, taking one character at a time from the widest of
- * the `shrinkable` columns, so that they end up cut by about as much; undefined when the table fits as it
- * is. When even the narrowest shrinkable columns do not fit, the table is as narrow as they allow.
+ * Column widths (padding included) that fit `width`, or undefined when the table fits as it is. The
+ * `shrinkable` groups give room in their order: the first group's columns (long texts) down to the minimum
+ * before the next group's (keys, then labels) are touched; within a group one character at a time from the
+ * widest, so its columns end up cut by about as much. Columns in no group are never cut; when even the
+ * narrowest shrinkable columns do not fit, the table is as narrow as they allow.
  */
 export function fitColumns(
   naturalWidths: readonly number[],
-  shrinkable: readonly number[],
+  shrinkable: readonly (readonly number[])[],
   width: number,
 ): number[] | undefined {
   const widths = naturalWidths.map((w) => w + CELL_PADDING);
   // Borders: one between each pair of columns and one at either end.
   let total = widths.reduce((sum, w) => sum + w, 0) + widths.length + 1;
   if (total <= width) return undefined;
-  while (total > width) {
-    let widest: number | undefined;
-    for (const i of shrinkable) {
-      const w = widths[i] ?? 0;
-      if (w > MIN_SHRUNK_COLUMN && (widest === undefined || w > (widths[widest] ?? 0))) widest = i;
+  for (const group of shrinkable) {
+    while (total > width) {
+      let widest: number | undefined;
+      for (const i of group) {
+        const w = widths[i] ?? 0;
+        if (w > MIN_SHRUNK_COLUMN && (widest === undefined || w > (widths[widest] ?? 0))) widest = i;
+      }
+      if (widest === undefined) break;
+      widths[widest] = (widths[widest] ?? 0) - 1;
+      total -= 1;
     }
-    if (widest === undefined) break;
-    widths[widest] = (widths[widest] ?? 0) - 1;
-    total -= 1;
   }
   return widths;
 }
 
 /**
  * A plain table (no colours: the output is often piped or pasted into a ticket). Given a `width`, the
- * `shrinkable` columns (keys, bodies, details) are cut short with "…" until the table fits; `--wide` and
- * `--json` show them whole.
+ * `shrinkable` columns, named by their headers in groups (see `fitColumns`), are cut short with "…" until
+ * the table fits; `--wide` and `--json` show them whole.
  */
 export function table(
   head: readonly string[],
   rows: readonly (readonly unknown[])[],
-  options: { width?: number | undefined; shrinkable?: readonly string[] } = {},
+  options: { width?: number | undefined; shrinkable?: readonly (readonly string[])[] } = {},
 ): string {
   const cells = rows.map((row) =>
     row.map((cell) => (cell === undefined || cell === null ? '' : String(cell))),
@@ -65,7 +69,9 @@ export function table(
   const naturalWidths = head.map((title, i) =>
     Math.max(displayWidth(title), ...cells.map((row) => displayWidth(row[i] ?? ''))),
   );
-  const shrinkable = (options.shrinkable ?? []).map((title) => head.indexOf(title)).filter((i) => i >= 0);
+  const shrinkable = (options.shrinkable ?? []).map((group) =>
+    group.map((title) => head.indexOf(title)).filter((i) => i >= 0),
+  );
   const colWidths =
     options.width === undefined ? undefined : fitColumns(naturalWidths, shrinkable, options.width);
   const t = new Table({

@@ -74,7 +74,11 @@ export function renderDeadLetters(
         ]),
         {
           width: layout.width,
-          shrinkable: ['body (documents masked)', 'detail', 'idempotency key', 'message id'],
+          shrinkable: [
+            ['body (documents masked)'],
+            ['detail', 'idempotency key', 'message id'],
+            ['reason', 'dead-lettered'],
+          ],
         },
       ),
     );

@@ -731,7 +731,10 @@ export function renderRedriveReport(report: RedriveReport, layout: Layout = PLAI
           r.new_idempotency_key,
           cut(r.note ?? '', 160, layout),
         ]),
-        { width: layout.width, shrinkable: ['note', 'new key', 'idempotency key', 'message id'] },
+        {
+          width: layout.width,
+          shrinkable: [['note'], ['new key', 'idempotency key', 'message id'], ['reason', 'result']],
+        },
       ),
     );
   }

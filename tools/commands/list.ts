@@ -113,7 +113,7 @@ export function renderOutcomePage(
             rows,
             {
               width: layout.width,
-              shrinkable: ['reason / error', 'external id', 'idempotency key', 'run id'],
+              shrinkable: [['reason / error', 'external id'], ['idempotency key', 'run id'], ['updated']],
             },
           ),
           `${rows.length} ${options.status} outcome(s)${since}, newest first.`,

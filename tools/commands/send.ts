@@ -158,7 +158,7 @@ export function renderSendResults(
       table(
         ['source', options.dryRun ? 'valid (not sent)' : 'message id', 'idempotency key'],
         sent.map((result) => [result.source, result.message_id ?? 'ok', result.idempotency_key]),
-        { width, shrinkable: ['idempotency key', 'source'] },
+        { width, shrinkable: [['idempotency key', 'message id'], ['source']] },
       ),
     );
   }
@@ -167,7 +167,7 @@ export function renderSendResults(
       table(
         ['source', 'not sent', 'detail'],
         refused.map((result) => [result.source, result.reason, result.detail]),
-        { width, shrinkable: ['detail', 'not sent', 'source'] },
+        { width, shrinkable: [['detail'], ['not sent', 'source']] },
       ),
     );
   }
