@@ -4,6 +4,7 @@
  * `kycert-queue/producer` (no CDK in it); the message's JSON Schema is `kycert-queue/schema.json`.
  */
 export { type ConsumerConcurrency, consumerConcurrencyFor } from './consumerConcurrency.js';
+export { InvalidSettingsError } from './errors.js';
 export { DEFAULT_SECONDS_PER_RECORD, KycertQueue, type KycertQueueProps } from './kycertQueue.js';
 export {
   type AlarmKey,
