@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
+import type { Metafile } from 'esbuild';
+import { buildWorkerBundle as buildShippedWorkerBundle } from '../scripts/buildWorkerBundle.js';
 import { median, withoutWarmUp } from './stats.js';
 
 const execFileAsync = promisify(execFile);
@@ -15,13 +16,13 @@ export interface P4Options {
 }
 
 export interface P4Bundle {
-  /** The synthesized asset's `index.mjs`, in a temporary directory removed by `remove()`. */
+  /** The synthesized asset's `index.mjs` (a copy of dist/worker's), in a temporary directory removed by `remove()`. */
   path: string;
   bytes: number;
   sourceMapBytes: number;
-  /** Bytes of the bundle by npm package (or `functions/…`), largest first, from a build with the same options. */
+  /** Bytes of the bundle by npm package (or `functions/…`), largest first, from the build's metafile. */
   composition: { source: string; bytes: number }[];
-  /** Whether that build came out byte-for-byte the size of the synthesized one (the options are mirrored). */
+  /** Whether the synthesized asset is byte-for-byte the bundle the package's build script made. */
   compositionMatchesSynth: boolean;
   /** NODE_OPTIONS the stack gives the function ('' when none), applied to the init measurement as in Lambda. */
   nodeOptions: string;
@@ -41,12 +42,15 @@ export interface P4Result {
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 /**
- * Builds the Lambda bundle as `cdk synth` does: the real stack synthesized in a child process, NodejsFunction
- * running the local esbuild with the construct's options. Then the same entry is built once more with those
- * options mirrored (lib/workerFunction.ts, which does not export them) and a metafile, to say what the bytes
- * are made of; the two sizes are compared, so a drift in the mirror shows.
+ * The Lambda bundle exactly as the package ships it: built by the package's own build script
+ * (scripts/buildWorkerBundle.ts, the one place its options live) into dist/worker, with esbuild's metafile
+ * saying what the bytes are made of. Then the real stack is synthesized in a child process, as `cdk synth`
+ * deploys it (`Code.fromAsset` of that directory), for the asset and the function's NODE_OPTIONS; the
+ * asset must be byte-for-byte the bundle that was built.
  */
 export async function buildWorkerBundle(): Promise<P4Bundle> {
+  const built = await buildShippedWorkerBundle();
+  const composition = bundleComposition(built.metafile);
   const outdir = mkdtempSync(join(tmpdir(), 'kycert-queue-bench-synth-'));
   try {
     const { stdout } = await execFileAsync(
@@ -59,13 +63,13 @@ export async function buildWorkerBundle(): Promise<P4Bundle> {
       nodeOptions: string;
     };
     const bytes = statSync(bundle).size;
-    const composition = await bundleComposition(join(outdir, 'mirror'));
     return {
       path: bundle,
       bytes,
       sourceMapBytes: statSync(`${bundle}.map`).size,
       composition: composition.bySource,
-      compositionMatchesSynth: composition.bytes === bytes,
+      compositionMatchesSynth:
+        composition.bytes === bytes && readFileSync(bundle).equals(readFileSync(built.path)),
       nodeOptions,
       remove: () => rmSync(outdir, { recursive: true, force: true }),
     };
@@ -75,26 +79,12 @@ export async function buildWorkerBundle(): Promise<P4Bundle> {
   }
 }
 
-/** lib/workerFunction.ts `bundling`, as NodejsFunction turns it into esbuild arguments. */
-async function bundleComposition(
-  outdir: string,
-): Promise<{ bytes: number; bySource: { source: string; bytes: number }[] }> {
-  const outfile = join(outdir, 'index.mjs');
-  const result = await build({
-    entryPoints: [join(repoRoot, 'functions/kycert-worker/handler.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'esm',
-    outfile,
-    minify: true,
-    sourcemap: true,
-    mainFields: ['module', 'main'],
-    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
-    metafile: true,
-    logLevel: 'silent',
-  });
-  const output = Object.entries(result.metafile.outputs).find(([path]) => path.endsWith('index.mjs'))?.[1];
+/** Bytes of the bundle by npm package (or local folder), from the build's metafile. */
+function bundleComposition(metafile: Metafile): {
+  bytes: number;
+  bySource: { source: string; bytes: number }[];
+} {
+  const output = Object.entries(metafile.outputs).find(([path]) => path.endsWith('index.mjs'))?.[1];
   if (output === undefined) throw new Error('esbuild produced no index.mjs');
   const bySource = new Map<string, number>();
   for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {

@@ -1,9 +1,8 @@
 /**
  * Child-process entry for P4: synthesizes the real stack into the directory given as the first argument, so the
- * worker is bundled exactly as `cdk synth` bundles it (NodejsFunction, local esbuild, the construct's own
- * options), and prints `{"bundle": "<path of index.mjs>", "nodeOptions": "<the function's NODE_OPTIONS>"}` as its
- * last line. A process of its own keeps
- * aws-cdk-lib out of the benchmark's heap.
+ * worker's code is the asset `cdk synth` makes of the package's pre-built bundle (dist/worker, built by
+ * scripts/buildWorkerBundle.ts), and prints `{"bundle": "<path of index.mjs>", "nodeOptions": "<the function's
+ * NODE_OPTIONS>"}` as its last line. A process of its own keeps aws-cdk-lib out of the benchmark's heap.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,16 +1,12 @@
-import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Function as AgeCheckFunction, Architecture, Code, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../functions/kycert-worker/metricNames.js';
-
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const handlerEntry = fileURLToPath(new URL('../functions/api-key-age-check/handler.ts', import.meta.url));
+import { bundleDir } from './bundleDir.js';
 
 /** Often enough that the `api-key-age` alarm returns to OK within the hour after a rotation. */
 export const API_KEY_AGE_CHECK_INTERVAL = Duration.hours(1);
@@ -37,7 +33,7 @@ export interface ApiKeyAgeCheckProps {
  * out as EMF through the log, so it needs no `cloudwatch:PutMetricData`.
  */
 export class ApiKeyAgeCheck extends Construct {
-  public readonly lambdaFunction: NodejsFunction;
+  public readonly lambdaFunction: AgeCheckFunction;
   public readonly role: Role;
   public readonly logGroup: LogGroup;
   public readonly schedule: Rule;
@@ -60,11 +56,9 @@ export class ApiKeyAgeCheck extends Construct {
       }),
     );
 
-    this.lambdaFunction = new NodejsFunction(this, 'Function', {
-      entry: handlerEntry,
-      handler: 'handler',
-      projectRoot: repoRoot,
-      depsLockFilePath: `${repoRoot}package-lock.json`,
+    this.lambdaFunction = new AgeCheckFunction(this, 'Function', {
+      code: Code.fromAsset(bundleDir('api-key-age-check')),
+      handler: 'index.handler',
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       timeout: Duration.seconds(30),
@@ -78,16 +72,6 @@ export class ApiKeyAgeCheck extends Construct {
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         NODE_OPTIONS: '--enable-source-maps',
-      },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-        externalModules: [],
-        forceDockerBundling: false,
       },
     });
 

@@ -3,18 +3,18 @@ import type { Alarm, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type Grant, type IGrantable, ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { Tracing } from 'aws-cdk-lib/aws-lambda';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type Function as LambdaFunction, Tracing } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
-import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { OutcomeTable, REDRIVE_MAX_RECEIVE_COUNT } from '../functions/kycert-worker/constants.js';
 import { ApiKeyAgeCheck } from './apiKeyAgeCheck.js';
 import { type ConsumerConcurrency, consumerConcurrencyFor } from './consumerConcurrency.js';
+import { InvalidSettingsError } from './errors.js';
 import { type AlarmKey, type AlarmThresholds, KycertQueueMonitoring } from './kycertQueueMonitoring.js';
+import { optionalNagSuppressions } from './optionalNagSuppressions.js';
 import { OutcomeStoreTable } from './outcomeStoreTable.js';
 import { RunQueues } from './runQueues.js';
 import { DEFAULT_STAGE, STAGE_NAME_PATTERN, stackNameFor } from './stackName.js';
@@ -36,16 +36,19 @@ const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 
 function checkedKmsKeyArn(arn: string | undefined): string | undefined {
   if (arn !== undefined && !Token.isUnresolved(arn) && !KMS_KEY_ARN.test(arn)) {
-    throw new Error(
+    throw new InvalidSettingsError([
       `apiKeySecretKmsKeyArn must be a KMS key ARN, arn:<partition>:kms:<region>:<account>:key/<key id> ` +
         `(not an alias); got "${arn}"`,
-    );
+    ]);
   }
   return arn;
 }
 
 export interface KycertQueueProps extends Partial<WorkerSettings> {
-  /** Names the stack's alarms and dashboard (`kycert-queue-<stage>-…`). @default 'prod' */
+  /**
+   * Names the stack's alarms and dashboard (`kycert-queue-<stage>-…`); pass `'prod'` for production.
+   * @default 'dev' (never production by omission)
+   */
   readonly stageName?: string;
   /**
    * Name of an existing Secrets Manager secret holding the API key (the key itself, or JSON `{"api_key": …}`).
@@ -98,9 +101,9 @@ export class KycertQueue extends Construct {
   public readonly deadLetterQueue: IQueue;
   public readonly outcomeTable: ITable;
   public readonly apiKeySecret: ISecret;
-  public readonly workerFunction: NodejsFunction;
+  public readonly workerFunction: LambdaFunction;
   /** The hourly function that publishes the API key secret's age for the `api-key-age` alarm. */
-  public readonly apiKeyAgeCheckFunction: NodejsFunction;
+  public readonly apiKeyAgeCheckFunction: LambdaFunction;
   public readonly alarmTopic: ITopic;
   /** Every alarm; `alarmNotificationsFailed` only when the construct created the alarm topic. */
   public readonly alarms: Partial<Record<AlarmKey, Alarm>>;
@@ -112,7 +115,9 @@ export class KycertQueue extends Construct {
     super(scope, id);
     this.stageName = props.stageName ?? DEFAULT_STAGE;
     if (!STAGE_NAME_PATTERN.test(this.stageName)) {
-      throw new Error(`stageName "${this.stageName}" must match ${STAGE_NAME_PATTERN}`);
+      throw new InvalidSettingsError([
+        `stageName "${this.stageName}" must match ${STAGE_NAME_PATTERN}: a lowercase letter, then up to 23 lowercase letters, digits or "-"`,
+      ]);
     }
     this.settings = resolveWorkerSettings(props);
     this.concurrency = consumerConcurrencyFor({
@@ -135,10 +140,10 @@ export class KycertQueue extends Construct {
       queueRetention !== undefined &&
       queueRetention.toSeconds() <= this.settings.idempotencyWindowHours * 3600
     ) {
-      throw new Error(
+      throw new InvalidSettingsError([
         `queueRetention (${queueRetention.toHumanString()}) must outlast idempotencyWindowHours ` +
           `(${this.settings.idempotencyWindowHours} h), or messages could expire while retries are scheduled`,
-      );
+      ]);
     }
 
     const queues = new RunQueues(this, 'Queues', {
@@ -223,26 +228,28 @@ export class KycertQueue extends Construct {
   ): { secret: ISecret; secretId: string; arnForPolicy: string } {
     const { apiKeySecretName: name, apiKeySecretArn: arn } = props;
     if (name !== undefined && arn !== undefined) {
-      throw new Error('set apiKeySecretName or apiKeySecretArn, not both');
+      throw new InvalidSettingsError(['set apiKeySecretName or apiKeySecretArn, not both']);
     }
     if (arn !== undefined) {
       if (!Token.isUnresolved(arn) && !COMPLETE_SECRET_ARN.test(arn)) {
-        throw new Error(
+        throw new InvalidSettingsError([
           `apiKeySecretArn must be a secret's complete ARN, ` +
             `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>; got "${arn}"`,
-        );
+        ]);
       }
       const secret = Secret.fromSecretCompleteArn(this, 'ApiKey', arn);
       return { secret, secretId: arn, arnForPolicy: arn };
     }
     if (name !== undefined) {
       if (!Token.isUnresolved(name) && name.startsWith('arn:')) {
-        throw new Error(`apiKeySecretName "${name}" is an ARN, not a name: pass it as apiKeySecretArn`);
+        throw new InvalidSettingsError([
+          `apiKeySecretName "${name}" is an ARN, not a name: pass it as apiKeySecretArn`,
+        ]);
       }
       if (!Token.isUnresolved(name) && !SECRET_NAME.test(name)) {
-        throw new Error(
+        throw new InvalidSettingsError([
           `apiKeySecretName "${name}" is not a Secrets Manager name (1–512 of A–Z a–z 0–9 / _ + = . @ -)`,
-        );
+        ]);
       }
       const secret = Secret.fromSecretNameV2(this, 'ApiKey', name);
       // Secrets Manager appends six random characters to a secret's name in its ARN.
@@ -269,8 +276,13 @@ export class KycertQueue extends Construct {
     return { secret, secretId: secret.secretArn, arnForPolicy: secret.secretArn };
   }
 
-  /** Findings reviewed and accepted; each says why. Anything else cdk-nag reports fails the nag test. */
+  /**
+   * Findings reviewed and accepted; each says why. Anything else cdk-nag reports fails the nag test.
+   * Applied when the app has cdk-nag installed (an optional peer dependency, see optionalNagSuppressions.ts).
+   */
   #suppressReviewedFindings(worker: WorkerFunction, tracing: Tracing): void {
+    const NagSuppressions = optionalNagSuppressions();
+    if (NagSuppressions === undefined) return;
     if (tracing !== Tracing.DISABLED) {
       NagSuppressions.addResourceSuppressions(
         worker.role,

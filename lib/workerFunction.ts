@@ -1,17 +1,21 @@
-import { fileURLToPath } from 'node:url';
 import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, type EventSourceMapping, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import {
+  Architecture,
+  Code,
+  type EventSourceMapping,
+  Function as LambdaFunction,
+  Runtime,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { bundleDir } from './bundleDir.js';
+import { InvalidSettingsError } from './errors.js';
 import { workerPermissions } from './workerPermissions.js';
 import { type WorkerSettings, workerEnvironment } from './workerSettings.js';
-
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const handlerEntry = fileURLToPath(new URL('../functions/kycert-worker/handler.ts', import.meta.url));
 
 /** The sizing defaults, exported for the docs and tests. */
 export const WorkerFunctionDefaults = {
@@ -72,17 +76,15 @@ export interface WorkerFunctionProps {
 /**
  * The worker Lambda, its role, log group and SQS event source.
  *
- * The bundle is built by the locally installed esbuild (never Docker), as ESM with a `createRequire` banner
- * because undici and the AWS SDK still `require()` Node built-ins. Every dependency is bundled, the AWS SDK
- * included: the runtime's SDK changes under us without notice, and the worker relies on recent client
- * options (`useQueueUrlAsEndpoint`); bundling ships the versions the tests ran against.
+ * The code is the pre-built bundle (`bundleDir('worker')`, built by scripts/buildWorkerBundle.ts), deployed
+ * as it is: a consumer's `cdk synth` needs neither esbuild nor Docker nor this repository's sources.
  *
  * The role is written out instead of using AWSLambdaBasicExecutionRole, whose log permissions are on `*`,
  * and holds exactly the calls the code makes (workerPermissions.ts). The event source mapping is declared
  * directly rather than through SqsEventSource, which would also grant `sqs:GetQueueUrl`.
  */
 export class WorkerFunction extends Construct {
-  public readonly lambdaFunction: NodejsFunction;
+  public readonly lambdaFunction: LambdaFunction;
   public readonly role: Role;
   public readonly logGroup: LogGroup;
   public readonly eventSourceMapping: EventSourceMapping;
@@ -92,11 +94,11 @@ export class WorkerFunction extends Construct {
     const timeout = props.timeout ?? WorkerFunctionDefaults.timeout;
     const minimumTimeout = minimumTimeoutFor(props.settings);
     if (timeout.toSeconds() < minimumTimeout.toSeconds()) {
-      throw new Error(
+      throw new InvalidSettingsError([
         `function timeout ${timeout.toSeconds()} s is too short for two POSTs of up to ` +
           `${props.settings.httpConnectTimeoutMs} + ${props.settings.httpTimeoutMs} ms and the AWS calls of a record: ` +
           `use at least ${minimumTimeout.toSeconds()} s`,
-      );
+      ]);
     }
 
     this.logGroup = new LogGroup(this, 'Logs', {
@@ -109,11 +111,9 @@ export class WorkerFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
 
-    this.lambdaFunction = new NodejsFunction(this, 'Function', {
-      entry: handlerEntry,
-      handler: 'handler',
-      projectRoot: repoRoot,
-      depsLockFilePath: `${repoRoot}package-lock.json`,
+    this.lambdaFunction = new LambdaFunction(this, 'Function', {
+      code: Code.fromAsset(bundleDir('worker')),
+      handler: 'index.handler',
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       timeout,
@@ -128,16 +128,6 @@ export class WorkerFunction extends Construct {
         apiKeySecretId: props.apiKeySecretId,
         stageName: props.stageName,
       }),
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-        externalModules: [],
-        forceDockerBundling: false,
-      },
     });
 
     // The id SqsEventSource used, so that the mapping keeps its logical id.

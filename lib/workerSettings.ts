@@ -5,6 +5,7 @@ import {
   REDRIVE_MAX_RECEIVE_COUNT,
 } from '../functions/kycert-worker/constants.js';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../functions/kycert-worker/metricNames.js';
+import { InvalidSettingsError } from './errors.js';
 
 /**
  * What the worker is told through its environment. Every field is optional on the construct, and the
@@ -67,7 +68,7 @@ export function resolveWorkerSettings(overrides: Partial<WorkerSettings>): Worke
     !Token.isUnresolved(settings.kycertBaseUrl) &&
     !URL.parse(settings.kycertBaseUrl)?.protocol.startsWith('https')
   ) {
-    problems.push(`kycertBaseUrl must be an https:// URL, got "${settings.kycertBaseUrl}"`);
+    problems.push(`kycertBaseUrl must be https only (an https:// URL), got "${settings.kycertBaseUrl}"`);
   }
   const positiveIntegers = [
     'rateLimitPerMinute',
@@ -97,7 +98,7 @@ export function resolveWorkerSettings(overrides: Partial<WorkerSettings>): Worke
   if (!(settings.throttleThreshold >= 0 && settings.throttleThreshold <= 1)) {
     problems.push(`throttleThreshold must be in [0, 1], got ${settings.throttleThreshold}`);
   }
-  if (problems.length > 0) throw new Error(`invalid kycert-queue settings: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new InvalidSettingsError(problems);
   return settings;
 }
 

@@ -5,13 +5,15 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { jsonLines } from '../tools/jsonLines.js';
+import { DEFAULT_LOCAL_STATE_FILE, LOCAL_STATE_ENV_VARIABLE } from '../tools/target.js';
 import { DEMO_MESSAGES, demoFaultScript } from './pipeline/demoMessages.js';
 import { printSummary } from './pipeline/printSummary.js';
 import { createProgressDisplay } from './pipeline/progressDisplay.js';
 import { type LocalPipeline, startLocalPipeline } from './pipeline/startLocalPipeline.js';
 
 /** Where a running pipeline says how to reach it; the operator CLI's `--local` reads it. */
-const LOCAL_PIPELINE_STATE_FILE = process.env.KYCERT_QUEUE_LOCAL_STATE ?? '.local-data/pipeline.json';
+const LOCAL_PIPELINE_STATE_FILE = process.env[LOCAL_STATE_ENV_VARIABLE] ?? DEFAULT_LOCAL_STATE_FILE;
 
 const integer = (name: string, min: number, max: number) => (value: string) => {
   const parsed = Number(value);
@@ -25,7 +27,10 @@ const program = new Command('npm start --')
   .description(
     'Run kycert-queue locally: kycert sandbox, SQS and DynamoDB emulators, and the real worker handler.',
   )
-  .option('--messages <file>', 'enqueue each line of FILE verbatim as one message, instead of the demo set')
+  .option(
+    '--messages <file>',
+    'a JSON Lines file: each line enqueued verbatim as one message, instead of the demo set (a pretty-printed JSON array is refused)',
+  )
   .option('--report <file>', 'write {"outcomes": [...], "dlq": [...]} as JSON to FILE')
   .option('--concurrency <n>', 'concurrent invocations', integer('--concurrency', 1, 1000), 2)
   .option('--batch-size <n>', 'records per invocation', integer('--batch-size', 1, 10), 10)
@@ -42,7 +47,12 @@ const program = new Command('npm start --')
   )
   .option('--max-attempts <n>', 'POSTs allowed per key', integer('--max-attempts', 1, 100), 4)
   .option('--backoff-base <seconds>', 'first backoff delay', integer('--backoff-base', 1, 900), 1)
-  .option('--backoff-max <seconds>', 'backoff ceiling', integer('--backoff-max', 1, 43_200), 4)
+  .option(
+    '--backoff-max <seconds>',
+    'backoff ceiling, at least --backoff-base',
+    integer('--backoff-max', 1, 43_200),
+    4,
+  )
   .option('--sqs-port <port>', 'SQS emulator port (0: any free port)', integer('--sqs-port', 0, 65_535), 9324)
   .option(
     '--dynamodb-port <port>',
@@ -88,6 +98,13 @@ function fail(code: number, message: string): never {
   process.exit(code);
 }
 
+if (flags.backoffBase > flags.backoffMax) {
+  fail(
+    2,
+    `--backoff-base (${flags.backoffBase} s) must not exceed --backoff-max (${flags.backoffMax} s${program.getOptionValueSource('backoffMax') === 'default' ? ', the default' : ''})`,
+  );
+}
+
 const externalKycert = process.env.KYCERT_BASE_URL ?? process.env.KYCERT_API_KEY;
 if (
   externalKycert !== undefined &&
@@ -98,12 +115,16 @@ if (
 
 let bodies: string[];
 if (flags.messages !== undefined) {
+  let text: string;
   try {
-    bodies = readFileSync(flags.messages, 'utf8')
-      .split(/\r?\n/)
-      .filter((line) => line.length > 0);
+    text = readFileSync(flags.messages, 'utf8');
   } catch (error) {
     fail(2, `cannot read --messages ${flags.messages}: ${(error as Error).message}`);
+  }
+  try {
+    bodies = jsonLines(text, flags.messages).map((line) => line.text);
+  } catch (error) {
+    fail(2, `--messages reads JSON Lines: ${(error as Error).message}`);
   }
 } else {
   bodies = DEMO_MESSAGES.map((m) => m.body);
@@ -137,13 +158,51 @@ try {
 }
 
 let stopping = false;
+let ownsStateFile = false;
 async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
-    rmSync(LOCAL_PIPELINE_STATE_FILE, { force: true });
+    // Only our own: a state file another pipeline wrote since is its to remove.
+    if (ownsStateFile && stateFilePid() === process.pid) rmSync(LOCAL_PIPELINE_STATE_FILE, { force: true });
     await pipeline.stop();
   }
   process.exit(code);
+}
+
+function stateFilePid(): number | undefined {
+  try {
+    const { pid } = JSON.parse(readFileSync(LOCAL_PIPELINE_STATE_FILE, 'utf8')) as { pid?: unknown };
+    return typeof pid === 'number' ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Writes the state file unless another running pipeline owns it: then that one stays reachable with
+ * `--local`, and this one says how to give it a file of its own. A file whose pipeline is gone is replaced.
+ */
+function claimStateFile(contents: string): boolean {
+  mkdirSync(dirname(LOCAL_PIPELINE_STATE_FILE), { recursive: true });
+  try {
+    writeFileSync(LOCAL_PIPELINE_STATE_FILE, contents, { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  const owner = stateFilePid();
+  if (owner !== undefined && owner !== process.pid && isRunning(owner)) return false;
+  writeFileSync(LOCAL_PIPELINE_STATE_FILE, contents);
+  return true;
 }
 process.on('SIGINT', () => void shutdown(flags.keepRunning ? 0 : 130));
 process.on('SIGTERM', () => void shutdown(flags.keepRunning ? 0 : 143));
@@ -156,11 +215,16 @@ console.log(`kycert-queue local pipeline: ${where}`);
 console.log(
   `  SQS ${pipeline.aws.sqsEndpoint} · DynamoDB ${pipeline.aws.dynamodbEndpoint} · concurrency ${flags.concurrency} · max attempts ${flags.maxAttempts}`,
 );
-mkdirSync(dirname(LOCAL_PIPELINE_STATE_FILE), { recursive: true });
-writeFileSync(
-  LOCAL_PIPELINE_STATE_FILE,
+ownsStateFile = claimStateFile(
   `${JSON.stringify({ pid: process.pid, ...pipeline.workerEnv, KYCERT_API_KEY: undefined }, null, 2)}\n`,
 );
+if (!ownsStateFile) {
+  console.log(
+    `  ${LOCAL_PIPELINE_STATE_FILE} belongs to another running pipeline (pid ${stateFilePid()}), left as it is: ` +
+      `--local reaches that one. For this one: ${LOCAL_STATE_ENV_VARIABLE}=.local-data/another.json npm start …, ` +
+      'then --local-state .local-data/another.json',
+  );
+}
 
 console.log(
   `Enqueuing ${bodies.length} message(s)${flags.messages === undefined ? ' (the demo set: every path once)' : ` from ${flags.messages}`}…`,
@@ -196,7 +260,11 @@ console.log(
 console.log(
   `    aws sqs send-message --queue-url ${pipeline.aws.queueUrl} --message-body '{"template_id":"tpl_x","subject":{"type":"pf","doc":"000.000.001-91"},"external_id":"by-hand-1"}'`,
 );
-console.log(`or use the operator CLI with --local (it reads ${LOCAL_PIPELINE_STATE_FILE}). Ctrl-C to stop.`);
+console.log(
+  ownsStateFile
+    ? `or use the operator CLI with --local (it reads ${LOCAL_PIPELINE_STATE_FILE}). Ctrl-C to stop.`
+    : 'Ctrl-C to stop.',
+);
 const live = createProgressDisplay({ total: bodies.length, tty: false });
 setInterval(async () => {
   const snapshot = await pipeline.snapshot().catch(() => undefined);

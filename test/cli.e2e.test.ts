@@ -109,6 +109,7 @@ describe('send → status', () => {
 
     // Assess
     expect(sent.code).toBe(0);
+    expect(sent.stderr).toMatch(/^kycert-queue: sending 1 message\(s\) to the local pipeline \(pid \d+\)\n$/);
     const [result] = sent.json<{ results: { ok: boolean; message_id: string; idempotency_key: string }[] }>()
       .results;
     expect(result?.ok).toBe(true);
@@ -158,6 +159,28 @@ describe('send → status', () => {
     const refused = await cli('status', deriveIdempotencyKey('tpl_onboarding_pf', 'cli-file-bad'));
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('no outcome for key');
+  });
+
+  it('refuses a pretty-printed JSON array for --file, sending none of it', async () => {
+    // Prepare
+    const file = join(dir, 'messages.json');
+    const pretty = JSON.stringify(
+      [JSON.parse(request('cli-array-1')), JSON.parse(request('cli-array-2'))],
+      null,
+      2,
+    );
+    writeFileSync(file, pretty);
+
+    // Act
+    const sent = await cli('send', '--file', file);
+
+    // Assess
+    expect(sent.code).toBe(2);
+    expect(sent.stderr).toContain(
+      `error: --file reads JSON Lines: ${file} is one JSON array over ${pretty.split('\n').length} lines, not JSON Lines: write one message per line (jq -c '.[]' ${file})`,
+    );
+    const status = await cli('status', deriveIdempotencyKey('tpl_onboarding_pf', 'cli-array-1'));
+    expect(status.stderr).toContain('no outcome for key');
   });
 });
 
@@ -257,7 +280,7 @@ describe('a DLQ of mixed reasons', () => {
     kycertFixed = true;
 
     // Act
-    const redriven = await cli('dlq', 'redrive', '--reason', 'retries_exhausted', '--json');
+    const redriven = await cli('dlq', 'redrive', '--reason', 'retries_exhausted', '--yes', '--json');
     await settle();
 
     // Assess
@@ -301,7 +324,7 @@ describe('a DLQ of mixed reasons', () => {
     );
 
     // Act
-    const redriven = await cli('dlq', 'redrive', '--bodies', bodies, '--json');
+    const redriven = await cli('dlq', 'redrive', '--bodies', bodies, '--yes', '--json');
     await settle();
 
     // Assess

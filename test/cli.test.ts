@@ -3,11 +3,9 @@
  * SQS's move task (the emulator has none), the redrive refusals that depend on time, and usage errors.
  * End to end against the emulators: cli.e2e.test.ts.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import {
@@ -39,10 +37,9 @@ import { createBodyEditor } from '../tools/editor.js';
 import { CliError, UsageError } from '../tools/errors.js';
 import { freshIdempotencyKey } from '../tools/freshKey.js';
 import { maskBody } from '../tools/mask.js';
-import { need, resolveTarget } from '../tools/target.js';
+import { endpointsForQueueUrls, need, resolveTarget, type Target } from '../tools/target.js';
 import { runRequestBody, VALID_CPF, VALID_CPF_FORMATTED } from './support/runRequestFactory.js';
 
-const execFileAsync = promisify(execFile);
 const NOW_MS = Date.parse('2026-11-23T12:00:00.000Z');
 const HOUR_MS = 3_600_000;
 const QUEUE_URL = 'https://sqs.sa-east-1.amazonaws.com/111122223333/kycert-requests';
@@ -145,9 +142,10 @@ describe('resolveTarget', () => {
     });
 
   it.each([
-    [{}, {}, 'kycert-queue-prod'],
+    // The default stage is dev: production only when asked for.
+    [{}, {}, 'kycert-queue-dev'],
     [{}, { KYCERT_QUEUE_STACK: 'kycert-queue-staging' }, 'kycert-queue-staging'],
-    [{ stage: 'dev' }, { KYCERT_QUEUE_STACK: 'kycert-queue-staging' }, 'kycert-queue-dev'],
+    [{ stage: 'prod' }, { KYCERT_QUEUE_STACK: 'kycert-queue-staging' }, 'kycert-queue-prod'],
     [{ stack: 'payments-kyc' }, {}, 'payments-kyc'],
   ])(
     'finds the queue, DLQ, table and ARNs from the outputs of the stack (%o, env %o → %s)',
@@ -183,7 +181,7 @@ describe('resolveTarget', () => {
     // Prepare
     cloudFormation
       .on(DescribeStacksCommand)
-      .rejects(new Error('Stack with id kycert-queue-prod does not exist'));
+      .rejects(new Error('Stack with id kycert-queue-dev does not exist'));
 
     // Act
     const resolving = resolveTarget(
@@ -194,7 +192,7 @@ describe('resolveTarget', () => {
     // Assess
     await expect(resolving).rejects.toThrow(
       new CliError(
-        'stack kycert-queue-prod not found in sa-east-1; give --stack or --stage (or --region, AWS_REGION)',
+        'stack kycert-queue-dev not found in sa-east-1; give --stack or --stage (or --region, AWS_REGION)',
       ),
     );
   });
@@ -228,6 +226,15 @@ describe('resolveTarget', () => {
     [{ stack: 'x', stage: 'dev' }, 'give --stack or --stage, not both'],
     [{ stage: 'Prod!' }, '--stage must match /^[a-z][a-z0-9-]{0,23}$/, got "Prod!"'],
     [{ localState: 'x.json' }, '--local-state needs --local'],
+    [
+      { local: true, profile: 'ops' },
+      '--local uses the local emulators: --region and --profile do not apply',
+    ],
+    [
+      { queueUrl: 'http://localhost:4566/000000000000/q', dlqUrl: DLQ_URL },
+      '--queue-url and --dlq-url are on different hosts (http://localhost:4566, https://sqs.sa-east-1.amazonaws.com): give the queues of one SQS endpoint',
+    ],
+    [{ queueUrl: 'kycert-requests' }, 'a queue URL must be an http(s) URL, got "kycert-requests"'],
   ])('refuses %o', async (options, message) => {
     await expect(resolveTarget(options, { env: {} })).rejects.toThrow(new UsageError(message));
   });
@@ -266,6 +273,245 @@ describe('resolveTarget', () => {
       /pid 4242\) is not running any more; start it with `npm start -- --keep-running`/,
     );
     await expect(absent).rejects.toThrow(/no local pipeline is running \(.*none\.json not found\)/);
+  });
+});
+
+describe('queue URLs given by hand', () => {
+  const LOCALSTACK_QUEUE =
+    'http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/kycert-requests';
+  const EMULATOR_QUEUE = 'http://sqs.us-east-1.localhost:9324/000000000000/kycert-requests';
+
+  it.each([
+    [[QUEUE_URL, DLQ_URL], {}, { onAws: true }],
+    [
+      [LOCALSTACK_QUEUE],
+      {},
+      {
+        onAws: false,
+        sqs: 'http://sqs.us-east-1.localhost.localstack.cloud:4566',
+        dynamodb: 'http://sqs.us-east-1.localhost.localstack.cloud:4566',
+      },
+    ],
+    // `*.localhost` is loopback (RFC 6761), a name Node's resolver does not know.
+    [[EMULATOR_QUEUE], {}, { onAws: false, sqs: 'http://localhost:9324', dynamodb: 'http://localhost:9324' }],
+    [
+      [EMULATOR_QUEUE],
+      { AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9324', AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:8000' },
+      { onAws: false, sqs: undefined, dynamodb: undefined },
+    ],
+  ])('%j with env %o: %o', (urls, env, expected) => {
+    const { notes: _notes, ...endpoints } = endpointsForQueueUrls(urls, { env, tableGiven: true });
+    expect(endpoints).toEqual(expected);
+  });
+
+  it('says where requests go when the host is not AWS’s, and whether the environment chose it', () => {
+    expect(endpointsForQueueUrls([EMULATOR_QUEUE], { env: {}, tableGiven: true }).notes).toEqual([
+      'sqs.us-east-1.localhost:9324 is not an AWS host: SQS requests go to http://localhost:9324 (AWS_ENDPOINT_URL_SQS names another endpoint)',
+      'DynamoDB requests go to the same endpoint, http://localhost:9324, as on LocalStack (AWS_ENDPOINT_URL_DYNAMODB names another)',
+    ]);
+    expect(
+      endpointsForQueueUrls([EMULATOR_QUEUE], {
+        env: { AWS_ENDPOINT_URL: 'http://127.0.0.1:4566' },
+        tableGiven: false,
+      }).notes,
+    ).toEqual([
+      'sqs.us-east-1.localhost:9324 is not an AWS host: SQS requests go to http://127.0.0.1:4566, from the environment',
+    ]);
+  });
+
+  it('points the clients at an emulator’s queue URL, not at AWS, and uses no move task there', async () => {
+    // Act
+    const target = await resolveTarget(
+      { queueUrl: EMULATOR_QUEUE, table: 'kycert-outcomes', region: 'us-east-1', profile: 'ops' },
+      { env: {} },
+    );
+
+    // Assess
+    expect(await target.sqs.config.endpoint?.()).toMatchObject({ hostname: 'localhost', port: 9324 });
+    expect(await target.dynamodb.config.endpoint?.()).toMatchObject({ hostname: 'localhost', port: 9324 });
+    expect(target.supportsMessageMoveTask).toBe(false);
+    expect(target.description).toBe(
+      `queue ${EMULATOR_QUEUE}, table kycert-outcomes (not AWS) (us-east-1, profile ops)`,
+    );
+    expect(target.notes).toHaveLength(2);
+    target.destroy();
+  });
+
+  it('passes --profile to every client', async () => {
+    // Prepare
+    cloudFormation.on(DescribeStacksCommand).resolves({ Stacks: [] });
+
+    // Act
+    const target = await resolveTarget(
+      { stack: 'payments-kyc', region: 'sa-east-1', profile: 'ops' },
+      { env: {}, cloudFormation: new CloudFormationClient({ region: 'sa-east-1' }) },
+    );
+
+    // Assess
+    expect(target.description).toBe('stack payments-kyc (sa-east-1, profile ops)');
+    expect((target.sqs.config as { profile?: string }).profile).toBe('ops');
+    expect((target.dynamodb.config as { profile?: string }).profile).toBe('ops');
+    target.destroy();
+  });
+});
+
+describe('--local from a subdirectory', () => {
+  it('finds .local-data/pipeline.json in the nearest directory above the working directory', async () => {
+    // Prepare
+    const root = mkdtempSync(join(scratch, 'repo-'));
+    mkdirSync(join(root, '.local-data'));
+    mkdirSync(join(root, 'docs', 'deep'), { recursive: true });
+    writeFileSync(
+      join(root, '.local-data', 'pipeline.json'),
+      JSON.stringify({
+        AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9324',
+        AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:8000',
+        AWS_REGION: 'us-east-1',
+        QUEUE_URL: QUEUE_URL,
+        DEAD_LETTER_QUEUE_URL: DLQ_URL,
+        OUTCOME_TABLE_NAME: 'from-the-root',
+      }),
+    );
+
+    // Act
+    const found = await resolveTarget({ local: true }, { env: {}, cwd: join(root, 'docs', 'deep') });
+    const elsewhere = resolveTarget({ local: true }, { env: {}, cwd: scratch });
+
+    // Assess
+    expect(found.tableName).toBe('from-the-root');
+    found.destroy();
+    await expect(elsewhere).rejects.toThrow(
+      `no local pipeline is running (${join(scratch, '.local-data/pipeline.json')} not found, nor in a directory above)`,
+    );
+  });
+});
+
+describe('dlq redrive asks before it moves more than one message', () => {
+  const keys = ['idem-cccc-0001', 'idem-cccc-0002'];
+  const stackTarget = (): Target => ({
+    ...awsTarget(),
+    kind: 'stack',
+    description: 'stack kycert-queue-prod (sa-east-1)',
+    notes: [],
+    supportsMessageMoveTask: false,
+    queueArn: async () => QUEUE_ARN,
+    deadLetterQueueArn: async () => DLQ_ARN,
+    destroy() {},
+  });
+  async function redrive(args: string[], terminal: { tty: boolean; answer?: string }) {
+    dlqHolds(keys.map((key, i) => deadLetterMessage(`m${i + 1}`, 'retries_exhausted', key)));
+    dynamodb.on(GetItemCommand).resolves({ Item: failedItem(keys[0] as string) });
+    let stdout = '';
+    let stderr = '';
+    const questions: string[] = [];
+    const io: CliIo = {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: (text) => {
+        stderr += text;
+      },
+      readStdin: async () => '',
+      env: {},
+      stdinIsTTY: terminal.tty,
+      nowMs: () => NOW_MS,
+      resolveTarget: async () => stackTarget(),
+      ask: async (question) => {
+        questions.push(question);
+        return terminal.answer ?? '';
+      },
+    };
+    const code = await runCli(['dlq', 'redrive', '--reason', 'retries_exhausted', ...args], io);
+    return { code, stdout, stderr, questions };
+  }
+
+  it('without a terminal and without --yes: refuses in one line, changes nothing', async () => {
+    const run = await redrive([], { tty: false });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      'kycert-queue: redriving from the DLQ to the requests queue of stack kycert-queue-prod (sa-east-1)\n',
+    );
+    expect(run.stderr.trim().split('\n').at(-1)).toBe(
+      'kycert-queue: Redrive 2 DLQ messages to the requests queue of stack kycert-queue-prod (sa-east-1)? ' +
+        'Not without confirmation: pass --yes (no terminal to ask on)',
+    );
+    expect(sqs).not.toReceiveCommand(SendMessageCommand);
+    expect(dynamodb).not.toReceiveCommand(UpdateItemCommand);
+  });
+
+  it('on a terminal: asks, and anything but yes changes nothing', async () => {
+    const run = await redrive([], { tty: true, answer: 'n' });
+    expect(run.questions).toEqual([
+      'Redrive 2 DLQ messages to the requests queue of stack kycert-queue-prod (sa-east-1)? [y/N] ',
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('kycert-queue: not confirmed: nothing was redriven');
+    expect(sqs).not.toReceiveCommand(SendMessageCommand);
+  });
+
+  it.each([
+    ['yes on a terminal', [], { tty: true, answer: 'y' }, 1],
+    ['--yes without a terminal', ['--yes'], { tty: false }, 0],
+  ])('%s: redrives both', async (_name, args, terminal, questions) => {
+    const run = await redrive(args, terminal);
+    expect(run.code).toBe(0);
+    expect(run.questions).toHaveLength(questions);
+    expect(sqs).toReceiveCommandTimes(SendMessageCommand, 2);
+  });
+
+  it('a dry run asks nothing', async () => {
+    const run = await redrive(['--dry-run'], { tty: false });
+    expect(run.code).toBe(0);
+    expect(run.questions).toEqual([]);
+    expect(run.stderr).toContain('dry run: redriving from the DLQ');
+  });
+});
+
+describe('tables fit the terminal', () => {
+  const key = 'kq1_6bd2e72b3905bd7915bbe8259b01b39e718d4bf56cdb2d6b61ed13d6c7f1b457';
+  async function dlqList(args: string[], columns: number | undefined) {
+    dlqHolds([deadLetterMessage('302010e5-4b65-45be-ab25-f882bcc8c910', 'retries_exhausted', key)]);
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: {} });
+    let stdout = '';
+    const io: CliIo = {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: () => {},
+      readStdin: async () => '',
+      env: {},
+      stdinIsTTY: false,
+      columns,
+      nowMs: () => NOW_MS,
+      resolveTarget: async () => ({
+        ...awsTarget(),
+        kind: 'stack',
+        description: 'stack kycert-queue-prod (sa-east-1)',
+        notes: [],
+        supportsMessageMoveTask: true,
+        queueArn: async () => QUEUE_ARN,
+        deadLetterQueueArn: async () => DLQ_ARN,
+        destroy() {},
+      }),
+    };
+    expect(await runCli(['dlq', 'list', ...args], io)).toBe(0);
+    return stdout.split('\n').filter((line) => /^[┌│├└]/.test(line));
+  }
+  const widest = (lines: string[]) => Math.max(...lines.map((line) => [...line].length));
+
+  it('an 80-column terminal gets an 80-column table, keys and bodies cut short with "…"', async () => {
+    const lines = await dlqList([], 80);
+    expect(widest(lines)).toBeLessThanOrEqual(80);
+    expect(lines.join('\n')).toContain('kq1_6b');
+    expect(lines.join('\n')).not.toContain(key);
+    expect(lines.join('\n')).toContain('…');
+  });
+
+  it('--wide shows every column whole, the body too', async () => {
+    const lines = await dlqList(['--wide'], 80);
+    expect(widest(lines)).toBeGreaterThan(80);
+    expect(lines.join('\n')).toContain(key);
+    expect(lines.join('\n')).toContain('"external_id":');
   });
 });
 
@@ -764,16 +1010,9 @@ describe('usage', () => {
     expect(run.stdout).toMatch(/^Usage: kycert-queue/);
   });
 
-  it('the bin launcher runs the CLI from another directory', async () => {
-    const { stdout } = await execFileAsync(
-      process.execPath,
-      [join(process.cwd(), 'tools', 'kycert-queue.mjs'), 'send', '--dry-run', '--json', runRequestBody()],
-      {
-        cwd: tmpdir(),
-      },
-    );
-    expect(JSON.parse(stdout)).toEqual({
-      results: [{ source: 'argument', ok: true, message_id: null, idempotency_key: 'idem-0001-aaaaaaaa' }],
-    });
+  it('--version prints the package version', async () => {
+    const run = await cli('--version');
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 });

@@ -41,7 +41,7 @@ function logicalIdOf(type: string, properties: Record<string, unknown>): string 
   expect(ids, `exactly one ${type} matching ${JSON.stringify(properties)}`).toHaveLength(1);
   return ids[0] as string;
 }
-const queueId = () => logicalIdOf('AWS::SQS::Queue', { QueueName: 'kycert-queue-prod-requests' });
+const queueId = () => logicalIdOf('AWS::SQS::Queue', { QueueName: 'kycert-queue-dev-requests' });
 const deadLetterQueueId = () => logicalIdOf('AWS::SQS::Queue', { MessageRetentionPeriod: 1_209_600 });
 const workerFunctionId = () =>
   logicalIdOf('AWS::Lambda::Function', {
@@ -62,28 +62,28 @@ const logGroupOf = (functionId: string) =>
 describe('queues', () => {
   it('main queue: SSE-SQS', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
-      QueueName: 'kycert-queue-prod-requests',
+      QueueName: 'kycert-queue-dev-requests',
       SqsManagedSseEnabled: true,
     });
   });
 
   it('main queue: kept 4 days', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
-      QueueName: 'kycert-queue-prod-requests',
+      QueueName: 'kycert-queue-dev-requests',
       MessageRetentionPeriod: 345_600,
     });
   });
 
   it('main queue: visibility timeout 360 s, 6 × the 60 s function timeout', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
-      QueueName: 'kycert-queue-prod-requests',
+      QueueName: 'kycert-queue-dev-requests',
       VisibilityTimeout: 360,
     });
   });
 
   it('main queue: redrive to the DLQ after 15 receives (maxAttempts 12 + 3)', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
-      QueueName: 'kycert-queue-prod-requests',
+      QueueName: 'kycert-queue-dev-requests',
       RedrivePolicy: {
         deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId(), 'Arn'] },
         maxReceiveCount: 500,
@@ -93,7 +93,7 @@ describe('queues', () => {
 
   it('main queue: messages up to 64 KiB, a quarter of what the DLQ takes', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
-      QueueName: 'kycert-queue-prod-requests',
+      QueueName: 'kycert-queue-dev-requests',
       MaximumMessageSize: 65_536,
     });
     template.hasResourceProperties('AWS::SQS::Queue', {
@@ -126,7 +126,7 @@ describe('queues', () => {
                 { Ref: 'AWS::Region' },
                 ':',
                 { Ref: 'AWS::AccountId' },
-                ':kycert-queue-prod-requests',
+                ':kycert-queue-dev-requests',
               ],
             ],
           },
@@ -188,7 +188,7 @@ describe('worker function', () => {
           HTTP_CONNECT_TIMEOUT_MS: '3000',
           HTTP_TIMEOUT_MS: '10000',
           OUTCOME_TTL_DAYS: '30',
-          KYCERT_QUEUE_STAGE: 'prod',
+          KYCERT_QUEUE_STAGE: 'dev',
           POWERTOOLS_SERVICE_NAME: 'kycert-queue',
           POWERTOOLS_METRICS_NAMESPACE: 'KycertQueue',
           POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -272,7 +272,7 @@ describe('API key age check', () => {
       Environment: {
         Variables: Match.objectLike({
           KYCERT_API_KEY_SECRET_ID: { Ref: secretId() },
-          KYCERT_QUEUE_STAGE: 'prod',
+          KYCERT_QUEUE_STAGE: 'dev',
           POWERTOOLS_METRICS_NAMESPACE: 'KycertQueue',
           POWERTOOLS_SERVICE_NAME: 'kycert-queue',
         }),
@@ -416,7 +416,7 @@ describe('API key secret', () => {
 });
 
 describe('alarm topic', () => {
-  it('refuses publishing without TLS, and allows only this account’s kycert-queue-prod alarms to publish', () => {
+  it('refuses publishing without TLS, and allows only this account’s kycert-queue-dev alarms to publish', () => {
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       Topics: [{ Ref: topicId() }],
       PolicyDocument: {
@@ -449,7 +449,7 @@ describe('alarm topic', () => {
                       { Ref: 'AWS::Region' },
                       ':',
                       { Ref: 'AWS::AccountId' },
-                      ':alarm:kycert-queue-prod-*',
+                      ':alarm:kycert-queue-dev-*',
                     ],
                   ],
                 },
@@ -470,10 +470,10 @@ describe('alarms', () => {
   const alarmProperties = (suffix: string) => {
     const found = Object.values(
       template.findResources('AWS::CloudWatch::Alarm', {
-        Properties: { AlarmName: `kycert-queue-prod-${suffix}` },
+        Properties: { AlarmName: `kycert-queue-dev-${suffix}` },
       }),
     );
-    expect(found, `alarm kycert-queue-prod-${suffix}`).toHaveLength(1);
+    expect(found, `alarm kycert-queue-dev-${suffix}`).toHaveLength(1);
     return (found[0] as Resource).Properties as Record<string, unknown>;
   };
   /** The period of an alarm: its own, or that of the metrics its expression reads (all the same). */
@@ -512,7 +512,7 @@ describe('alarms', () => {
     const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
       (alarm) => alarm.Properties.AlarmName,
     );
-    expect(names.sort()).toEqual(documented.map(([name]) => `kycert-queue-prod-${name}`).sort());
+    expect(names.sort()).toEqual(documented.map(([name]) => `kycert-queue-dev-${name}`).sort());
   });
 
   it.each(documented)(
@@ -552,7 +552,7 @@ describe('alarms', () => {
   ];
   const prodWorkerDimensions = [
     { Name: 'service', Value: 'kycert-queue' },
-    { Name: 'stage', Value: 'prod' },
+    { Name: 'stage', Value: 'dev' },
   ];
   const metricStat = (id: string, namespace: string, metricName: string, dimensions: unknown, stat: string) =>
     expect.objectContaining({
@@ -705,7 +705,7 @@ describe('dashboard', () => {
   const body = () => {
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     expect(dashboards).toHaveLength(1);
-    expect(dashboards[0]?.Properties.DashboardName).toBe('kycert-queue-prod');
+    expect(dashboards[0]?.Properties.DashboardName).toBe('kycert-queue-dev');
     return JSON.stringify(dashboards[0]?.Properties.DashboardBody);
   };
 
@@ -753,7 +753,7 @@ describe('dashboard', () => {
     const workerSeries = metrics.filter((metric) => metric[0] === 'KycertQueue');
     expect(workerSeries.length).toBeGreaterThan(10);
     for (const series of workerSeries) {
-      expect(series.slice(2, 6), String(series[1])).toEqual(['service', 'kycert-queue', 'stage', 'prod']);
+      expect(series.slice(2, 6), String(series[1])).toEqual(['service', 'kycert-queue', 'stage', 'dev']);
     }
     const searches = metrics.flatMap((metric) =>
       metric.flatMap((entry) =>
@@ -761,7 +761,7 @@ describe('dashboard', () => {
       ),
     );
     expect(searches).toEqual([
-      `SEARCH('{KycertQueue,reason,service,stage} MetricName="DeadLettered" service="kycert-queue" stage="prod"', 'Sum', 300)`,
+      `SEARCH('{KycertQueue,reason,service,stage} MetricName="DeadLettered" service="kycert-queue" stage="dev"', 'Sum', 300)`,
     ]);
   });
 });

@@ -1,21 +1,32 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { appSettingsFromContext } from '../lib/appSettingsFromContext.js';
+import { InvalidSettingsError } from '../lib/errors.js';
 
-const fromContext = (context: Record<string, unknown>) => appSettingsFromContext((key) => context[key]);
+const problemsOf = (context: Record<string, unknown>): readonly string[] => {
+  try {
+    appSettingsFromContext(context);
+  } catch (error) {
+    if (error instanceof InvalidSettingsError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected InvalidSettingsError');
+};
 
 describe('appSettingsFromContext', () => {
-  it('without context: stage prod, environment-agnostic, every prop left to its default', () => {
-    const settings = fromContext({});
-    expect(settings.stackName).toBe('kycert-queue-prod');
+  it('without context: stage dev (never prod by omission), environment-agnostic, every prop left to its default', () => {
+    const settings = appSettingsFromContext({});
+    expect(settings.stackName).toBe('kycert-queue-dev');
     expect(settings.env).toBeUndefined();
     expect(Object.entries(settings.props).filter(([, value]) => value !== undefined)).toEqual([
-      ['stageName', 'prod'],
+      ['stageName', 'dev'],
     ]);
   });
 
   it('reads `-c key=value` strings and cdk.json numbers alike', () => {
-    const settings = fromContext({
-      stage: 'staging',
+    const settings = appSettingsFromContext({
+      stage: 'prod',
       account: '123456789012',
       region: 'sa-east-1',
       rateLimitPerMinute: '120',
@@ -25,10 +36,10 @@ describe('appSettingsFromContext', () => {
       apiKeySecretName: 'team/kycert',
       kycertBaseUrl: 'https://sandbox.example.com/api/v1',
     });
-    expect(settings.stackName).toBe('kycert-queue-staging');
+    expect(settings.stackName).toBe('kycert-queue-prod');
     expect(settings.env).toEqual({ account: '123456789012', region: 'sa-east-1' });
     expect(settings.props).toMatchObject({
-      stageName: 'staging',
+      stageName: 'prod',
       rateLimitPerMinute: 120,
       maxAttempts: 8,
       secondsPerRecord: 1.5,
@@ -39,7 +50,7 @@ describe('appSettingsFromContext', () => {
   });
 
   it('reads an existing secret by ARN and its KMS key', () => {
-    const settings = fromContext({
+    const settings = appSettingsFromContext({
       apiKeySecretArn: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:team/kycert-AbCdEf',
       apiKeySecretKmsKeyArn: 'arn:aws:kms:sa-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
     });
@@ -49,13 +60,73 @@ describe('appSettingsFromContext', () => {
     });
   });
 
-  it('treats an empty value as unset', () => {
-    expect(fromContext({ alarmEmail: '' }).props.alarmEmail).toBeUndefined();
+  it('treats an empty value as unset, and leaves the CDK’s own keys alone', () => {
+    const settings = appSettingsFromContext({
+      alarmEmail: '',
+      '@aws-cdk/core:target-partitions': ['aws', 'aws-cn'],
+      'aws:cdk:enable-path-metadata': true,
+      'availability-zones:account=123456789012:region=sa-east-1': ['sa-east-1a'],
+    });
+    expect(settings.props.alarmEmail).toBeUndefined();
   });
 
-  it('names the keys it cannot use', () => {
-    expect(() => fromContext({ maxAttempts: 'twelve', kycertBaseUrl: 'http://kycert.example.com' })).toThrow(
-      /invalid CDK context for kycert-queue: kycertBaseUrl: .*; maxAttempts: /,
+  it.each([
+    ['ratelimitperminute', 'did you mean "rateLimitPerMinute"?'],
+    ['maxAttempt', 'did you mean "maxAttempts"?'],
+    ['stg', 'did you mean "stage"?'],
+    ['owner', ''],
+  ])('refuses the unknown key %s, naming the right one when it is close', (key, suggestion) => {
+    expect(problemsOf({ [key]: '120' })).toEqual([
+      `unknown context key "${key}": ${suggestion === '' ? '' : `${suggestion} `}the keys are stage, account, region, kycertBaseUrl, kycertApiVersion, rateLimitPerMinute, maxAttempts, alarmEmail, apiKeySecretName, apiKeySecretArn, apiKeySecretKmsKeyArn, secondsPerRecord`,
+    ]);
+  });
+
+  it.each([
+    [
+      'kycertBaseUrl',
+      'http://kycert.example.com',
+      'https only: an https:// URL, such as https://admin.kycert.com.br/api/v1',
+    ],
+    ['maxAttempts', 'twelve', 'a whole number of POSTs per key, 1 or more'],
+    ['rateLimitPerMinute', '0', 'a whole number of requests per minute, 1 or more'],
+    [
+      'stage',
+      'Prod',
+      'a lowercase letter, then up to 23 lowercase letters, digits or "-" (dev, staging, prod…)',
+    ],
+    ['account', '1234', 'a 12-digit AWS account id'],
+    ['region', 'brazil', 'an AWS region, such as sa-east-1'],
+    ['alarmEmail', 'oncall', 'an e-mail address'],
+    ['secondsPerRecord', '-1', 'a number of seconds above 0, such as 1.5'],
+  ])('a bad %s=%s is one line naming the setting and the rule', (key, value, rule) => {
+    expect(problemsOf({ [key]: value })).toEqual([`context ${key}="${value}": ${key} must be ${rule}`]);
+  });
+
+  it('names every problem at once', () => {
+    expect(problemsOf({ maxAttempts: 'twelve', kycertBaseUrl: 'http://x', ratelimit: 1 })).toHaveLength(3);
+  });
+});
+
+describe('the app (bin/kycert-queue.ts) given bad context', () => {
+  it('prints one line per problem, no stack trace, and exits 1', async () => {
+    // Prepare: the CDK CLI hands `-c` values to the app in CDK_CONTEXT_JSON.
+    const context = { ratelimitperminute: '120', maxAttempts: 'twelve' };
+
+    // Act
+    const run = await promisify(execFile)('node_modules/.bin/tsx', ['bin/kycert-queue.ts'], {
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context) },
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
     );
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^kycert-queue: unknown context key "ratelimitperminute": did you mean "rateLimitPerMinute"\?/,
+      ),
+      'kycert-queue: context maxAttempts="twelve": maxAttempts must be a whole number of POSTs per key, 1 or more',
+    ]);
   });
 });

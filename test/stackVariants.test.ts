@@ -274,7 +274,7 @@ describe('props refused at synth', () => {
     [
       'a plain-HTTP kycert URL',
       { kycertBaseUrl: 'http://kycert.example.com' },
-      /kycertBaseUrl must be an https:\/\/ URL/,
+      /kycertBaseUrl must be https only \(an https:\/\/ URL\)/,
     ],
     ['a non-integer attempt budget', { maxAttempts: 2.5 }, /maxAttempts must be a positive integer, got 2.5/],
     ['a zero rate limit', { rateLimitPerMinute: 0 }, /rateLimitPerMinute must be a positive integer, got 0/],

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -137,6 +137,69 @@ describe('npm start', () => {
       server.close();
     }
   });
+
+  it('--backoff-base above --backoff-max is refused in one line naming both', async () => {
+    const defaultMax = await runStart(['--backoff-base', '10', ...freePorts]);
+    const givenMax = await runStart(['--backoff-base', '10', '--backoff-max', '5', ...freePorts]);
+    expect(defaultMax.code).toBe(2);
+    expect(defaultMax.stderr.trim()).toBe(
+      'npm start: --backoff-base (10 s) must not exceed --backoff-max (4 s, the default)',
+    );
+    expect(givenMax.stderr.trim()).toBe(
+      'npm start: --backoff-base (10 s) must not exceed --backoff-max (5 s)',
+    );
+  });
+
+  it('--messages reads JSON Lines: a pretty-printed array is refused in one line, nothing enqueued', async () => {
+    // Prepare
+    const file = join(mkdtempSync(join(tmpdir(), 'kq-pretty-')), 'messages.json');
+    const message = {
+      template_id: 'tpl_a',
+      subject: { type: 'pf', doc: '000.000.001-91' },
+      external_id: 'p-1',
+    };
+    writeFileSync(file, JSON.stringify([message, message], null, 2));
+
+    // Act
+    const result = await runStart(['--messages', file, ...freePorts]);
+
+    // Assess
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toMatch(
+      /^npm start: --messages reads JSON Lines: .*messages\.json is one JSON array over \d+ lines, not JSON Lines: write one message per line \(jq -c '\.\[\]' .*\)$/,
+    );
+    expect(result.stdout).not.toContain('Enqueuing');
+  });
+
+  it('a second pipeline leaves the first one’s state file alone; a stale one is replaced, then removed', async () => {
+    // Prepare: one state file owned by a live process (this one), one by a process that has exited.
+    const dir = mkdtempSync(join(tmpdir(), 'kq-state-'));
+    const live = join(dir, 'live.json');
+    const liveContents = `${JSON.stringify({ pid: process.pid, QUEUE_URL: 'the first pipeline' })}\n`;
+    writeFileSync(live, liveContents);
+    const stale = join(dir, 'stale.json');
+    const exited = spawnSync(process.execPath, ['-e', '0']).pid;
+    writeFileSync(stale, JSON.stringify({ pid: exited }));
+    const messages = join(dir, 'one.jsonl');
+    writeFileSync(
+      messages,
+      `${JSON.stringify({ template_id: 'tpl_a', subject: { type: 'pf', doc: '000.000.001-91' }, external_id: 's-1' })}\n`,
+    );
+
+    // Act
+    const second = await runStart(['--messages', messages, ...freePorts], { KYCERT_QUEUE_LOCAL_STATE: live });
+    const third = await runStart(['--messages', messages, ...freePorts], { KYCERT_QUEUE_LOCAL_STATE: stale });
+
+    // Assess
+    expect(second.code).toBe(0);
+    expect(readFileSync(live, 'utf8')).toBe(liveContents);
+    expect(second.stdout).toContain(
+      `belongs to another running pipeline (pid ${process.pid}), left as it is`,
+    );
+    expect(third.code).toBe(0);
+    expect(third.stdout).not.toContain('belongs to another running pipeline');
+    expect(existsSync(stale)).toBe(false);
+  }, 60_000);
 
   it('KYCERT_BASE_URL without KYCERT_API_KEY is refused with a clear message', async () => {
     const result = await runStart(freePorts, { KYCERT_BASE_URL: 'http://127.0.0.1:9/api/v1' });

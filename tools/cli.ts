@@ -1,11 +1,15 @@
+#!/usr/bin/env node
 /**
  * kycert-queue, the operator CLI: send messages, read outcomes, inspect and redrive the DLQ.
  * Exit codes: 0 done · 1 something failed, was invalid or refused (the message says what) · 2 bad usage.
  * See docs/operations.md.
  */
 import { readFileSync, realpathSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_STAGE, stackNameFor } from '../lib/stackName.js';
+import packageJson from '../package.json' with { type: 'json' };
 import { listDeadLetters, renderDeadLetters } from './commands/dlqList.js';
 import {
   correctionsFromJsonLines,
@@ -27,9 +31,10 @@ import { getOutcome, keyToLookUp, renderOutcome } from './commands/status.js';
 import { parseSince } from './duration.js';
 import { createBodyEditor } from './editor.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
-import { type Progress, progressBar } from './output.js';
+import { type Layout, type Progress, progressBar } from './output.js';
 import {
   DEFAULT_LOCAL_STATE_FILE,
+  LOCAL_STATE_ENV_VARIABLE,
   need,
   resolveTarget,
   STACK_ENV_VARIABLE,
@@ -46,6 +51,10 @@ export interface CliIo {
   stdinIsTTY: boolean;
   /** The stream a progress bar may draw on (only when it is a terminal). */
   progressStream?: NodeJS.WriteStream | undefined;
+  /** The terminal's width when stdout is one: tables are fitted to it. */
+  columns?: number | undefined;
+  /** Asks a question on the terminal and returns the answer (only called when stdin is a terminal). */
+  ask?: (question: string) => Promise<string>;
   nowMs(): number;
   /** Replaces target resolution (tests). */
   resolveTarget?: (options: TargetOptions) => Promise<Target>;
@@ -63,12 +72,22 @@ export function processIo(): CliIo {
     env: process.env,
     stdinIsTTY: process.stdin.isTTY === true,
     progressStream: process.stderr,
+    columns: process.stdout.isTTY === true ? process.stdout.columns : undefined,
+    ask: async (question) => {
+      const terminal = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return await terminal.question(question);
+      } finally {
+        terminal.close();
+      }
+    },
     nowMs: Date.now,
   };
 }
 
 interface GlobalOptions extends TargetOptions {
   json?: boolean;
+  wide?: boolean;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -122,33 +141,47 @@ function buildProgram(
         'Targets a deployed stack (its outputs name the queue, DLQ and table), the local pipeline (--local), ' +
         'or resources given by hand. Tables for people by default, --json for scripts.',
     )
+    .version(packageJson.version)
     .option(
       '--stack <name>',
-      `the stack to operate (default: $${STACK_ENV_VARIABLE}, else kycert-queue-prod)`,
+      `the stack to operate (default: $${STACK_ENV_VARIABLE}, else ${stackNameFor(DEFAULT_STAGE)}; never prod by omission)`,
     )
     .option('--stage <stage>', 'the stack kycert-queue-<stage>')
-    .option('--region <region>', 'AWS region (default: the standard chain: AWS_REGION, profile…)')
+    .option('--region <region>', 'AWS region (default: the standard chain: AWS_REGION, the profile…)')
+    .option(
+      '--profile <name>',
+      'AWS profile of ~/.aws/config and credentials (default: AWS_PROFILE, else default)',
+    )
     .option('--local', `the local pipeline started by \`npm start -- --keep-running\``)
-    .option('--local-state <file>', `the local pipeline's state file (default: ${DEFAULT_LOCAL_STATE_FILE})`)
-    .option('--queue-url <url>', 'the requests queue (overrides the stack output)')
-    .option('--dlq-url <url>', 'the dead-letter queue (overrides the stack output)')
+    .option(
+      '--local-state <file>',
+      `the local pipeline's state file (default: $${LOCAL_STATE_ENV_VARIABLE}, else ${DEFAULT_LOCAL_STATE_FILE} here or above)`,
+    )
+    .option(
+      '--queue-url <url>',
+      'the requests queue (overrides the stack output); on a host other than AWS (LocalStack, an emulator) SQS requests go there',
+    )
+    .option('--dlq-url <url>', 'the dead-letter queue (overrides the stack output); same rule as --queue-url')
     .option('--table <name>', 'the outcome table (overrides the stack output)')
     .option('--json', 'print JSON for scripts instead of tables')
+    .option('--wide', 'tables with every column whole, not fitted to the terminal nor cut short')
     .addHelpText(
       'after',
-      '\nAWS credentials and region come from the standard chain; AWS_ENDPOINT_URL_SQS / _DYNAMODB /\n' +
-        '_CLOUDFORMATION (or AWS_ENDPOINT_URL) point the clients elsewhere, as for the worker.\n' +
+      '\nAWS credentials and region come from the standard chain (or --profile, --region); AWS_ENDPOINT_URL_SQS /\n' +
+        '_DYNAMODB / _CLOUDFORMATION (or AWS_ENDPOINT_URL) point the clients elsewhere, as for the worker.\n' +
+        'Commands that change something (send, dlq redrive) say first which stack or queues they act on.\n' +
         'Exit codes: 0 done, 1 something failed, was invalid or was refused, 2 bad usage.\n' +
         'Guide and runbook: docs/operations.md',
     );
   configure(program, io);
 
-  const target = async (command: Command): Promise<{ target: Target; json: boolean }> => {
+  const target = async (command: Command): Promise<{ target: Target; json: boolean; layout: Layout }> => {
     const globals = command.optsWithGlobals<GlobalOptions>();
     const resolved = await (io.resolveTarget ?? ((options) => resolveTarget(options, { env: io.env })))({
       stack: globals.stack,
       stage: globals.stage,
       region: globals.region,
+      profile: globals.profile,
       local: globals.local,
       localState: globals.localState,
       queueUrl: globals.queueUrl,
@@ -156,8 +189,15 @@ function buildProgram(
       table: globals.table,
     });
     hooks.track(resolved);
-    return { target: resolved, json: globals.json === true };
+    for (const note of resolved.notes) io.stderr(`kycert-queue: ${note}\n`);
+    return { target: resolved, json: globals.json === true, layout: layoutOf(globals) };
   };
+  const layoutOf = (globals: GlobalOptions): Layout => ({
+    width: globals.wide === true ? undefined : io.columns,
+    wide: globals.wide === true,
+  });
+  /** A command that changes something says first what it acts on (stderr: stdout stays clean for --json). */
+  const announce = (what: string) => io.stderr(`kycert-queue: ${what}\n`);
   const print = (json: boolean, data: unknown, human: () => string) => {
     io.stdout(json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
   };
@@ -179,7 +219,10 @@ function buildProgram(
       '[message]',
       'one message as JSON, e.g. \'{"template_id":"tpl_x","subject":{…},"external_id":"o-1"}\'',
     )
-    .option('--file <file>', 'a JSONL file of messages, one per line ("-" for stdin)')
+    .option(
+      '--file <file>',
+      'a JSON Lines file: one message per line ("-" for stdin); a pretty-printed JSON array is refused',
+    )
     .option('--template <id>', 'template_id')
     .option('--doc <cpf-or-cnpj>', 'subject.doc (CPF or CNPJ, punctuation allowed)')
     .addOption(
@@ -227,15 +270,17 @@ function buildProgram(
       }
       const dryRun = flags.dryRun === true;
       // A dry run validates only: no target needed.
-      const json = command.optsWithGlobals<GlobalOptions>().json === true;
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const json = globals.json === true;
       const t = dryRun ? undefined : (await target(command)).target;
+      if (t !== undefined) announce(`sending ${inputs.length} message(s) to ${t.description}`);
       const bar = progress('sending');
       const results = await sendMessages(
         t === undefined ? undefined : { sqs: t.sqs, queueUrl: need(t, 'queueUrl') },
         inputs,
         { dryRun, onProgress: (done, total) => bar.update(done, total) },
       ).finally(() => bar.stop());
-      print(json, { results }, () => renderSendResults(results, { dryRun }));
+      print(json, { results }, () => renderSendResults(results, { dryRun, layout: layoutOf(globals) }));
       if (results.some((result) => !result.ok)) hooks.setExitCode(ExitCode.failure);
     });
 
@@ -286,11 +331,11 @@ function buildProgram(
         usage(command)(error);
         return;
       }
-      const { target: t, json } = await target(command);
+      const { target: t, json, layout } = await target(command);
       const options = { status: flags.status, sinceMs, limit: flags.limit, nextToken: flags.nextToken };
       const page = await listOutcomes(t.dynamodb, need(t, 'tableName'), options).catch(usage(command));
       if (page === undefined) return;
-      print(json, page, () => renderOutcomePage(page, { ...options, sinceText: flags.since }));
+      print(json, page, () => renderOutcomePage(page, { ...options, sinceText: flags.since, layout }));
     });
 
   const dlq = program
@@ -316,14 +361,17 @@ function buildProgram(
       '\nExamples:\n  kycert-queue dlq list\n  kycert-queue dlq list --reason kycert_rejected --json',
     )
     .action(async (flags, command: Command) => {
-      const { target: t, json } = await target(command);
+      const { target: t, json, layout } = await target(command);
       const listing = await listDeadLetters(t.sqs, need(t, 'deadLetterQueueUrl'), {
         reasons: flags.reason,
         keys: flags.key,
         limit: flags.limit,
       });
       print(json, listing, () =>
-        renderDeadLetters(listing, { filtered: flags.reason !== undefined || flags.key !== undefined }),
+        renderDeadLetters(listing, {
+          filtered: flags.reason !== undefined || flags.key !== undefined,
+          layout,
+        }),
       );
     });
 
@@ -369,6 +417,7 @@ function buildProgram(
       'send kycert_rejected messages unchanged; use a fresh key even if the old key succeeded or is running',
     )
     .option('--dry-run', 'print what would be redriven; change nothing')
+    .option('--yes', 'redrive more than one message without asking (needed without a terminal)')
     .option('--no-move-task', "never use SQS's move task; move messages one by one")
     .option('--no-wait', "do not wait for SQS's move task to finish")
     .addHelpText(
@@ -409,7 +458,19 @@ function buildProgram(
         usage(command)(error);
         return;
       }
-      const { target: t, json } = await target(command);
+      const { target: t, json, layout } = await target(command);
+      announce(
+        `${options.dryRun === true ? 'dry run: redriving' : 'redriving'} from the DLQ to the requests queue of ${t.description}`,
+      );
+      options.confirm = async (count) => {
+        if (count <= 1 || flags.yes === true) return;
+        const question = `Redrive ${count} DLQ messages to the requests queue of ${t.description}?`;
+        if (!io.stdinIsTTY || io.ask === undefined) {
+          throw new CliError(`${question} Not without confirmation: pass --yes (no terminal to ask on)`);
+        }
+        const answer = await io.ask(`${question} [y/N] `);
+        if (!/^y(es)?$/i.test(answer.trim())) throw new CliError('not confirmed: nothing was redriven');
+      };
       const bar = progress('redriving');
       const report = await redriveDeadLetters(
         {
@@ -425,7 +486,7 @@ function buildProgram(
         },
         { ...options, onProgress: (done, total) => bar.update(done, total) },
       ).finally(() => bar.stop());
-      print(json, report, () => renderRedriveReport(report));
+      print(json, report, () => renderRedriveReport(report, layout));
       if (unfinished(report).length > 0) hooks.setExitCode(ExitCode.failure);
     });
 
@@ -452,5 +513,10 @@ function readText(file: string, flag: string): string {
 const invokedDirectly =
   process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly) {
+  // `kycert-queue dlq list | head`: the reader has gone, which is no error of ours.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? ExitCode.ok);
+  });
   process.exitCode = await runCli(process.argv.slice(2), processIo());
 }

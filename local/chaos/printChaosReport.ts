@@ -1,4 +1,5 @@
 import Table from 'cli-table3';
+import { tableStyle } from '../pipeline/tableStyle.js';
 import type { ChaosResult } from './runChaos.js';
 
 const INVARIANTS_SHOWN = 20;
@@ -6,7 +7,8 @@ const INVARIANTS_SHOWN = 20;
 /** The figures of a chaos run as tables, then the verdict. */
 export function printChaosReport(result: ChaosResult, command: string): void {
   const { counts, mix } = result;
-  const figures = new Table({ head: ['', 'count'] });
+  const style = tableStyle(process.stdout, process.env);
+  const figures = new Table({ head: ['', 'count'], style });
   const row = (label: string, value: number | string) => figures.push([label, value]);
   row('messages', counts.messages);
   row('  distinct requests', `${counts.distinctRequests} (${mix.rejected} for an unknown template)`);
@@ -40,7 +42,7 @@ export function printChaosReport(result: ChaosResult, command: string): void {
   row('time', `${(result.durationMs / 1000).toFixed(1)} s (${result.messagesPerSecond} messages/s)`);
   console.log(figures.toString());
 
-  const reasons = new Table({ head: ['DLQ reason', 'messages'] });
+  const reasons = new Table({ head: ['DLQ reason', 'messages'], style });
   for (const [reason, n] of Object.entries(counts.dlqByReason).sort(([a], [b]) => a.localeCompare(b))) {
     reasons.push([reason, n]);
   }

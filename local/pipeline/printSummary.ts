@@ -2,6 +2,7 @@ import Table from 'cli-table3';
 import type { SandboxStats } from '../sandbox/index.js';
 import type { DemoMessage } from './demoMessages.js';
 import type { PipelineReport } from './startLocalPipeline.js';
+import { tableStyle } from './tableStyle.js';
 
 const shorten = (text: string | null, max: number) =>
   text === null ? '' : text.length <= max ? text : `${text.slice(0, max - 1)}…`;
@@ -12,8 +13,10 @@ export function printSummary(
   sandbox: SandboxStats | undefined,
   demo?: readonly DemoMessage[],
 ): void {
+  const style = tableStyle(process.stdout, process.env);
   const outcomes = new Table({
     head: ['external_id', 'idempotency key', 'status', 'attempts', 'HTTP', 'run_id / reason'],
+    style,
   });
   for (const o of report.outcomes) {
     outcomes.push([
@@ -30,7 +33,7 @@ export function printSummary(
   console.log(`\nOutcomes (${report.outcomes.length}, DynamoDB):`);
   console.log(outcomes.toString());
 
-  const dlq = new Table({ head: ['reason', 'idempotency key', 'body (verbatim)'] });
+  const dlq = new Table({ head: ['reason', 'idempotency key', 'body (verbatim)'], style });
   for (const d of report.dlq) dlq.push([d.reason, shorten(d.idempotency_key, 20), shorten(d.body, 60)]);
   console.log(`\nDead-letter queue (${report.dlq.length}):`);
   console.log(dlq.toString());

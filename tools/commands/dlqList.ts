@@ -1,7 +1,7 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DeadLetter, holdDeadLetters, matchesReason } from '../deadLetters.js';
 import { maskBody, maskText } from '../mask.js';
-import { table, truncate } from '../output.js';
+import { cut, type Layout, PLAIN_LAYOUT, table } from '../output.js';
 
 export interface DeadLetterListing {
   messages: DeadLetter[];
@@ -51,7 +51,11 @@ export async function listDeadLetters(
   };
 }
 
-export function renderDeadLetters(listing: DeadLetterListing, options: { filtered: boolean }): string {
+export function renderDeadLetters(
+  listing: DeadLetterListing,
+  options: { filtered: boolean; layout?: Layout },
+): string {
+  const layout = options.layout ?? PLAIN_LAYOUT;
   const { messages } = listing;
   const lines: string[] = [];
   if (messages.length === 0) {
@@ -65,9 +69,17 @@ export function renderDeadLetters(listing: DeadLetterListing, options: { filtere
           m.reason ?? '(none: moved by SQS)',
           m.idempotency_key ?? '(none)',
           m.dead_lettered_at,
-          truncate(maskText(m.detail ?? '') ?? '', 60),
-          truncate(maskBody(m.body), 120),
+          cut(maskText(m.detail ?? '') ?? '', 60, layout),
+          cut(maskBody(m.body), 120, layout),
         ]),
+        {
+          width: layout.width,
+          shrinkable: [
+            ['body (documents masked)'],
+            ['detail', 'idempotency key', 'message id'],
+            ['reason', 'dead-lettered'],
+          ],
+        },
       ),
     );
     const byReason = new Map<string, number>();

@@ -15,8 +15,9 @@ import {
 import { type DeadLetter, type HeldDeadLetter, holdDeadLetters, matchesReason } from '../deadLetters.js';
 import { CliError, UsageError } from '../errors.js';
 import { freshIdempotencyKey } from '../freshKey.js';
+import { type JsonLine, jsonLines, NotJsonLinesError } from '../jsonLines.js';
 import { DEFAULT_OUTCOME_TTL_SECONDS, type Outcome, toOutcome, ttlSecondsOf } from '../outcome.js';
-import { table, truncate } from '../output.js';
+import { cut, type Layout, PLAIN_LAYOUT, table } from '../output.js';
 
 /** A corrected body from `--bodies`, matched to its DLQ message by message id or by idempotency key. */
 export interface Correction {
@@ -54,6 +55,11 @@ export interface RedriveOptions {
   nowMs?: () => number;
   sleep?: (ms: number) => Promise<void>;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Asked once the selection is known and before anything changes, with the number of messages that would
+   * go back; throws to change nothing. Not asked for a dry run. The CLI asks when it is more than one.
+   */
+  confirm?: (count: number) => Promise<void>;
 }
 
 export interface RedriveTarget {
@@ -200,6 +206,8 @@ export async function redriveDeadLetters(
     if (options.dryRun === true) {
       return { method: 'dry_run', results: plans.map(dryRunResult), move_task: null, notes };
     }
+    const sending = plans.filter((plan) => plan.kind === 'send').length;
+    if (sending > 0) await options.confirm?.(sending);
 
     const everyMessage = !filtered && corrected === undefined && options.edit === undefined;
     const unchanged = options.freshKey !== true && options.edit === undefined && corrected === undefined;
@@ -292,9 +300,16 @@ export function matchCorrections(
 /** `--bodies FILE`: one corrected body per line, or `{"message_id": "…", "body": {…}}`. */
 export function correctionsFromJsonLines(text: string, name: string): Correction[] {
   const corrections: Correction[] = [];
-  text.split(/\r?\n/).forEach((line, index) => {
-    if (line.trim().length === 0) return;
-    const source = `${name}:${index + 1}`;
+  let lines: JsonLine[];
+  try {
+    lines = jsonLines(text, name);
+  } catch (error) {
+    if (error instanceof NotJsonLinesError)
+      throw new UsageError(`--bodies reads JSON Lines: ${error.message}`);
+    throw error;
+  }
+  for (const { lineNumber, text: line } of lines) {
+    const source = `${name}:${lineNumber}`;
     let json: unknown;
     try {
       json = JSON.parse(line);
@@ -314,7 +329,7 @@ export function correctionsFromJsonLines(text: string, name: string): Correction
     } else {
       corrections.push({ source, text: line });
     }
-  });
+  }
   return corrections;
 }
 
@@ -702,7 +717,7 @@ export function unfinished(report: RedriveReport): RedriveResult[] {
   );
 }
 
-export function renderRedriveReport(report: RedriveReport): string {
+export function renderRedriveReport(report: RedriveReport, layout: Layout = PLAIN_LAYOUT): string {
   const lines: string[] = [];
   if (report.results.length > 0) {
     lines.push(
@@ -714,8 +729,12 @@ export function renderRedriveReport(report: RedriveReport): string {
           r.idempotency_key ?? '(none)',
           r.action + (r.reopened ? ' (reopened)' : ''),
           r.new_idempotency_key,
-          truncate(r.note ?? '', 160),
+          cut(r.note ?? '', 160, layout),
         ]),
+        {
+          width: layout.width,
+          shrinkable: [['note'], ['new key', 'idempotency key', 'message id'], ['reason', 'result']],
+        },
       ),
     );
   }

@@ -4,7 +4,7 @@ import { OutcomeStatus } from '../../functions/kycert-worker/outcomeStore.js';
 import { UsageError } from '../errors.js';
 import { maskText } from '../mask.js';
 import { type Outcome, toOutcome } from '../outcome.js';
-import { table, truncate } from '../output.js';
+import { cut, type Layout, PLAIN_LAYOUT, table } from '../output.js';
 
 export const OUTCOME_STATUSES: readonly string[] = Object.values(OutcomeStatus);
 
@@ -83,20 +83,25 @@ export function decodeNextToken(token: string, status: string): Record<string, A
   return start;
 }
 
-export function renderOutcomePage(page: OutcomePage, options: ListOptions & { sinceText?: string }): string {
+export function renderOutcomePage(
+  page: OutcomePage,
+  options: ListOptions & { sinceText?: string; layout?: Layout },
+): string {
+  const layout = options.layout ?? PLAIN_LAYOUT;
   const rows = page.items.map((o) => [
     o.updated_at,
     o.idempotency_key,
     o.attempts,
     o.last_http_status,
-    truncate(
+    cut(
       o.dead_letter_reason ??
         o.retry_cause ??
         [o.last_error_code, maskText(o.last_error_message)].filter(Boolean).join(': '),
       48,
+      layout,
     ),
     o.run_id ?? (o.superseded_by === undefined ? '' : `superseded by ${o.superseded_by}`),
-    truncate(maskText(o.external_id) ?? '', 32),
+    cut(maskText(o.external_id) ?? '', 32, layout),
   ]);
   const since = options.sinceText === undefined ? '' : ` since ${options.sinceText}`;
   const lines =
@@ -106,6 +111,10 @@ export function renderOutcomePage(page: OutcomePage, options: ListOptions & { si
           table(
             ['updated', 'idempotency key', 'attempts', 'http', 'reason / error', 'run id', 'external id'],
             rows,
+            {
+              width: layout.width,
+              shrinkable: [['reason / error', 'external id'], ['idempotency key', 'run id'], ['updated']],
+            },
           ),
           `${rows.length} ${options.status} outcome(s)${since}, newest first.`,
         ];

@@ -6,7 +6,8 @@ import {
 } from '../../functions/kycert-worker/runRequestMessage.js';
 import { buildRunRequestMessage, InvalidRunRequestError, RunRequestProducer } from '../../producer/index.js';
 import { UsageError } from '../errors.js';
-import { table } from '../output.js';
+import { jsonLines, NotJsonLinesError } from '../jsonLines.js';
+import { type Layout, PLAIN_LAYOUT, table } from '../output.js';
 
 /** One message to send, with where it came from ("line 3", "argument", "flags"). */
 export interface SendInput {
@@ -56,12 +57,14 @@ export function messageFromFlags(flags: MessageFlags): SendInput {
   return { source: 'flags', text: JSON.stringify(message) };
 }
 
-/** A JSONL file's messages, one per non-empty line. */
+/** A JSON Lines file's messages, one per non-empty line. @throws UsageError for pretty-printed JSON */
 export function messagesFromJsonLines(text: string, name: string): SendInput[] {
-  return text
-    .split(/\r?\n/)
-    .map((line, index) => ({ source: `${name}:${index + 1}`, text: line }))
-    .filter((input) => input.text.trim().length > 0);
+  try {
+    return jsonLines(text, name).map((line) => ({ source: `${name}:${line.lineNumber}`, text: line.text }));
+  } catch (error) {
+    if (error instanceof NotJsonLinesError) throw new UsageError(`--file reads JSON Lines: ${error.message}`);
+    throw error;
+  }
 }
 
 /**
@@ -142,7 +145,11 @@ export async function sendMessages(
   return results as SendResult[];
 }
 
-export function renderSendResults(results: readonly SendResult[], options: { dryRun: boolean }): string {
+export function renderSendResults(
+  results: readonly SendResult[],
+  options: { dryRun: boolean; layout?: Layout },
+): string {
+  const { width } = options.layout ?? PLAIN_LAYOUT;
   const sent = results.filter((result) => result.ok);
   const refused = results.filter((result) => !result.ok);
   const lines: string[] = [];
@@ -151,6 +158,7 @@ export function renderSendResults(results: readonly SendResult[], options: { dry
       table(
         ['source', options.dryRun ? 'valid (not sent)' : 'message id', 'idempotency key'],
         sent.map((result) => [result.source, result.message_id ?? 'ok', result.idempotency_key]),
+        { width, shrinkable: [['idempotency key', 'message id'], ['source']] },
       ),
     );
   }
@@ -159,6 +167,7 @@ export function renderSendResults(results: readonly SendResult[], options: { dry
       table(
         ['source', 'not sent', 'detail'],
         refused.map((result) => [result.source, result.reason, result.detail]),
+        { width, shrinkable: [['detail'], ['not sent', 'source']] },
       ),
     );
   }

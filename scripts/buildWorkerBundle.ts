@@ -1,0 +1,94 @@
+/**
+ * Builds the Lambda functions' code: per function one ESM file with its source map, every dependency inside
+ * (the AWS SDK included), into `dist/<name>/` (lib/bundleDir.ts), which the package ships and the constructs
+ * deploy with `Code.fromAsset`: the worker, and the hourly API key age check. The only place the bundles'
+ * options live: `npm run build` (prepack), `cdk synth` in this repository, the test suite's global setup and
+ * the benchmark's P4 all build through here.
+ *
+ * `npm run build:worker` runs it alone.
+ */
+import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BuildOptions, build, type Metafile } from 'esbuild';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/** Where the package keeps the bundles; lib/bundleDir.ts reads them from the same place. */
+export const WORKER_BUNDLE_DIR = join(repoRoot, 'dist', 'worker');
+export const API_KEY_AGE_CHECK_BUNDLE_DIR = join(repoRoot, 'dist', 'api-key-age-check');
+export const WORKER_BUNDLE_FILE = 'index.mjs';
+
+/**
+ * ESM with a `createRequire` banner because undici and the AWS SDK still `require()` Node built-ins. Every
+ * dependency is bundled, the AWS SDK included: the runtime's SDK changes under us without notice, and the
+ * worker relies on recent client options (`useQueueUrlAsEndpoint`); bundling ships the versions the tests
+ * ran against. The source map lets `--enable-source-maps` (the function's NODE_OPTIONS) point stack traces
+ * at the TypeScript sources.
+ */
+export const WORKER_BUNDLE_OPTIONS = {
+  absWorkingDir: repoRoot,
+  entryPoints: [join(repoRoot, 'functions/kycert-worker/handler.ts')],
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'esm',
+  mainFields: ['module', 'main'],
+  minify: true,
+  sourcemap: true,
+  banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+  logLevel: 'warning',
+} as const satisfies BuildOptions;
+
+export interface WorkerBundle {
+  /** The bundle's path: `<outdir>/index.mjs`, its source map beside it. */
+  path: string;
+  /** esbuild's metafile, to say what the bytes are made of (bench P4). */
+  metafile: Metafile;
+}
+
+/**
+ * Builds into a fresh directory and then moves each file into `outdir`: a rename is atomic, so a synth
+ * reading `dist/worker` at the same time (parallel test files) sees the old bundle or the new one, whole.
+ */
+export async function buildWorkerBundle(outdir: string = WORKER_BUNDLE_DIR): Promise<WorkerBundle> {
+  return buildBundle(WORKER_BUNDLE_OPTIONS, outdir);
+}
+
+/** The API key age check (lib/apiKeyAgeCheck.ts): the worker's options, its own entry point. */
+export async function buildApiKeyAgeCheckBundle(
+  outdir: string = API_KEY_AGE_CHECK_BUNDLE_DIR,
+): Promise<WorkerBundle> {
+  return buildBundle(
+    { ...WORKER_BUNDLE_OPTIONS, entryPoints: [join(repoRoot, 'functions/api-key-age-check/handler.ts')] },
+    outdir,
+  );
+}
+
+/** Both functions' bundles, as the package ships them. */
+export async function buildFunctionBundles(): Promise<void> {
+  await Promise.all([buildWorkerBundle(), buildApiKeyAgeCheckBundle()]);
+}
+
+async function buildBundle(options: BuildOptions, outdir: string): Promise<WorkerBundle> {
+  mkdirSync(outdir, { recursive: true });
+  const staging = mkdtempSync(join(outdir, '..', '.bundle-build-'));
+  try {
+    const result = await build({
+      ...options,
+      outfile: join(staging, WORKER_BUNDLE_FILE),
+      metafile: true,
+    });
+    for (const file of [WORKER_BUNDLE_FILE, `${WORKER_BUNDLE_FILE}.map`]) {
+      renameSync(join(staging, file), join(outdir, file));
+    }
+    return { path: join(outdir, WORKER_BUNDLE_FILE), metafile: result.metafile };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // Quiet: `cdk synth` runs this as its pre-synth build, and esbuild reports its own warnings.
+  await buildFunctionBundles();
+}
