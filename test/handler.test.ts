@@ -179,6 +179,7 @@ function successWrite(runId: string, httpStatus: number, replayedRun: boolean, k
       run_id: runId,
       replayed: replayedRun,
       last_http_status: httpStatus,
+      run_status: 'queued',
       updated_at: NOW_ISO,
       expires_at: EXPIRES_AT,
     },
@@ -234,6 +235,7 @@ function failureWrite(
     set: {
       status: 'failed',
       dead_letter_reason: failure.reason,
+      list_status: expect.stringMatching(/^delivery:failed#[0-3]$/),
       last_http_status: failure.httpStatus,
       last_error_code: failure.errorCode,
       last_error_message: failure.errorMessage,
@@ -688,6 +690,7 @@ describe('invalid messages', () => {
         set: {
           status: 'failed',
           dead_letter_reason: 'invalid_message:subject.doc:invalid_check_digits',
+          list_status: expect.stringMatching(/^delivery:failed#[0-3]$/),
           last_error_message: 'subject.doc: the check digits are wrong (a mistyped number?)',
           external_id: 'customer-0001',
           template_id: 'tpl_onboarding_pf',

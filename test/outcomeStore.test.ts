@@ -354,15 +354,16 @@ describe('recordSuccess', () => {
       TableName: TABLE,
       Key: { idempotency_key: { S: KEY } },
       UpdateExpression:
-        'SET #a0 = :v0, #a1 = :v1, #a2 = :v2, #a3 = :v3, #a4 = :v4, #a5 = :v5 REMOVE #r0, #r1, #r2, #r3, #r4, #r5',
+        'SET #a0 = :v0, #a1 = :v1, #a2 = :v2, #a3 = :v3, #a4 = :v4, #a5 = :v5, #a6 = :v6 REMOVE #r0, #r1, #r2, #r3, #r4, #r5',
       ConditionExpression: 'attribute_exists(idempotency_key) AND lease_token = :lease_token',
       ExpressionAttributeNames: {
         '#a0': 'status',
         '#a1': 'run_id',
         '#a2': 'replayed',
         '#a3': 'last_http_status',
-        '#a4': 'updated_at',
-        '#a5': 'expires_at',
+        '#a4': 'run_status',
+        '#a5': 'updated_at',
+        '#a6': 'expires_at',
         '#r0': 'lease_until_ms',
         '#r1': 'lease_token',
         '#r2': 'next_attempt_at',
@@ -562,6 +563,7 @@ describe('recordFailure', () => {
       set: {
         status: 'failed',
         dead_letter_reason: 'kycert_rejected:insufficient_credits',
+        list_status: expect.stringMatching(/^delivery:failed#[0-3]$/),
         last_http_status: 402,
         last_error_code: 'insufficient_credits',
         last_error_message: 'Not enough credits',
@@ -598,6 +600,7 @@ describe('recordFailure', () => {
       set: {
         status: 'failed',
         dead_letter_reason: 'invalid_message:subject.doc:invalid_check_digits',
+        list_status: expect.stringMatching(/^delivery:failed#[0-3]$/),
         last_error_message: 'CPF: invalid check digits',
         external_id: 'customer-0001',
         template_id: 'tpl_onboarding_pf',

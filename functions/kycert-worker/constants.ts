@@ -50,6 +50,9 @@ export const DEFAULT_QUEUE_RETENTION_SECONDS = 4 * 86_400;
 export const OutcomeTable = {
   partitionKey: 'idempotency_key',
   ttlAttribute: 'expires_at',
+  /** Sparse: a run id is written once, when kycert accepts the run; webhooks find their key through it. */
+  runIdIndexName: 'by-run-id',
+  runIdIndexPartitionKey: 'run_id',
   statusIndexName: 'by-status',
   statusIndexPartitionKey: 'status',
   statusIndexSortKey: 'updated_at',

@@ -4,11 +4,14 @@ import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
+  QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { redactDocuments } from './brazilianDocument.js';
+import { OutcomeTable } from './constants.js';
 import type { RetryCause } from './retryPolicy.js';
 import type { RunRequest } from './runRequestMessage.js';
+import { type RunResult, RunStatus, TERMINAL_RUN_STATUSES } from './runResult.js';
 import { cutToCodePoints } from './sqsText.js';
 
 /**
@@ -20,6 +23,8 @@ import { cutToCodePoints } from './sqsText.js';
  *   updated_at S (sort key of the `by-status` index) · lease_until_ms N · expires_at N (TTL, epoch seconds)
  *   lease_token S · lease_message_id S (who holds the lease) · body_sha256 S (of the body POSTed under the key)
  *   reserved_slot_ms N (a slot of the shared rate schedule booked for the message's next delivery)
+ *   run_status S · decision S|NULL · risk_band S · completed_at S · failed_at S · decided_at S · estimated_seconds N
+ *   status_checks N · next_check_at S · decision_source S · decision_published_at S · list_status S (sparse index)
  *   superseded_by S (set by the operator CLI when a corrected copy is redriven under a fresh key)
  *
  * No CPF/CNPJ is stored: the subject's type is enough to operate, and the document stays with the producer.
@@ -179,10 +184,20 @@ export class OutcomeStore {
   /**
    * The run exists. Fenced by the claim's token: only the delivery that holds the key writes its result, so a
    * delivery whose lease ran out (and was claimed again by another) cannot overwrite what that one learnt.
+   * `run_status` starts at `queued` (a replay keeps what the key already knows of its run).
    */
   async recordSuccess(
     key: string,
-    outcome: { runId: string; httpStatus: number; replayed: boolean; nowMs: number; leaseToken?: string },
+    outcome: {
+      runId: string;
+      httpStatus: number;
+      replayed: boolean;
+      nowMs: number;
+      leaseToken?: string;
+      estimatedSeconds?: number | null | undefined;
+      /** When the first status check is due, to show in `status` and the report. */
+      nextCheckAtMs?: number | undefined;
+    },
   ): Promise<ResultWrite> {
     return this.#fencedUpdate(key, outcome.nowMs, outcome.leaseToken, {
       set: {
@@ -190,6 +205,13 @@ export class OutcomeStore {
         run_id: { S: outcome.runId },
         replayed: { BOOL: outcome.replayed },
         last_http_status: { N: String(outcome.httpStatus) },
+        run_status: { S: RunStatus.queued },
+        ...(outcome.estimatedSeconds === undefined || outcome.estimatedSeconds === null
+          ? {}
+          : { estimated_seconds: { N: String(outcome.estimatedSeconds) } }),
+        ...(outcome.nextCheckAtMs === undefined
+          ? {}
+          : { next_check_at: { S: new Date(outcome.nextCheckAtMs).toISOString() } }),
       },
       remove: [
         'lease_until_ms',
@@ -309,6 +331,7 @@ export class OutcomeStore {
         set: {
           status: { S: OutcomeStatus.failed },
           dead_letter_reason: { S: outcome.reason },
+          list_status: { S: shardedListStatus(key, 'delivery:failed') },
           ...lastErrorAttributes(outcome),
           ...(outcome.externalId === undefined
             ? {}
@@ -326,6 +349,103 @@ export class OutcomeStore {
       fenced ? { ':lease_token': { S: outcome.leaseToken as string } } : {},
     );
     return refused === undefined;
+  }
+
+  /**
+   * The run's result, once kycert has one, from a status check or a webhook. Written once: only while the key
+   * holds this run and its status is not yet terminal (`decision_overdue` may still learn the real one).
+   * Returns `recorded` for the one write that made it terminal (its caller publishes the decision), or why not.
+   */
+  async recordRunResult(
+    key: string,
+    result: RunResult,
+    at: { nowMs: number; source: 'status_check' | 'webhook' },
+  ): Promise<RunResultWrite> {
+    const terminal = TERMINAL_RUN_STATUSES.includes(result.status);
+    if (!terminal) throw new Error(`recordRunResult: ${result.status} is not a terminal run status`);
+    const set: Record<string, AttributeValue> = {
+      run_status: { S: result.status },
+      decision: result.decision === null ? { NULL: true } : { S: result.decision },
+      decided_at: { S: new Date(at.nowMs).toISOString() },
+      decision_source: { S: at.source },
+      list_status: { S: listStatusFor(key, result) },
+      ...(result.riskBand === null ? {} : { risk_band: { S: result.riskBand } }),
+      ...(result.completedAt === null ? {} : { completed_at: { S: result.completedAt } }),
+      ...(result.failedAt === null ? {} : { failed_at: { S: result.failedAt } }),
+    };
+    const refused = await this.#update(
+      key,
+      at.nowMs,
+      { set, remove: ['next_check_at'] },
+      'run_id = :run_id AND (attribute_not_exists(run_status) OR run_status = :queued OR run_status = :overdue)',
+      {
+        ':run_id': { S: result.runId },
+        ':queued': { S: RunStatus.queued },
+        ':overdue': { S: DECISION_OVERDUE },
+      },
+    );
+    if (refused === undefined) return { kind: 'recorded' };
+    const item = refused.item ?? (await this.get(key));
+    if (item === undefined) return { kind: 'missing' };
+    if (item.run_id?.S !== result.runId) return { kind: 'otherRun' };
+    return { kind: 'alreadyTerminal', published: item.decision_published_at !== undefined };
+  }
+
+  /** A status check that found the run still queued: counted, with when the next one is due. */
+  async recordStatusCheck(key: string, at: { nowMs: number; nextCheckAtMs: number }): Promise<void> {
+    await this.#update(
+      key,
+      at.nowMs,
+      {
+        set: { next_check_at: { S: new Date(at.nextCheckAtMs).toISOString() } },
+        remove: [],
+        add: { status_checks: { N: '1' } },
+      },
+      'attribute_exists(idempotency_key)',
+    );
+  }
+
+  /** No decision within the configured time: `decision_overdue` (a later webhook or check may still record one). */
+  async recordDecisionOverdue(key: string, at: { runId: string; nowMs: number }): Promise<boolean> {
+    const refused = await this.#update(
+      key,
+      at.nowMs,
+      {
+        set: {
+          run_status: { S: DECISION_OVERDUE },
+          list_status: { S: shardedListStatus(key, `run:${DECISION_OVERDUE}`) },
+        },
+        remove: ['next_check_at'],
+      },
+      'run_id = :run_id AND run_status = :queued',
+      { ':run_id': { S: at.runId }, ':queued': { S: RunStatus.queued } },
+    );
+    return refused === undefined;
+  }
+
+  /** The decision event went out: a retry of the same result does not publish it again. */
+  async recordDecisionPublished(key: string, at: { nowMs: number }): Promise<void> {
+    await this.#update(
+      key,
+      at.nowMs,
+      { set: { decision_published_at: { S: new Date(at.nowMs).toISOString() } }, remove: [] },
+      'attribute_exists(idempotency_key)',
+    );
+  }
+
+  /** The key kycert's run belongs to, through the sparse `by-run-id` index (eventually consistent). */
+  async keyOfRun(runId: string): Promise<string | undefined> {
+    const { Items = [] } = await this.#options.client.send(
+      new QueryCommand({
+        TableName: this.#options.tableName,
+        IndexName: OutcomeTable.runIdIndexName,
+        KeyConditionExpression: '#run_id = :run_id',
+        ExpressionAttributeNames: { '#run_id': OutcomeTable.runIdIndexPartitionKey },
+        ExpressionAttributeValues: { ':run_id': { S: runId } },
+        Limit: 1,
+      }),
+    );
+    return Items[0]?.idempotency_key?.S;
   }
 
   async get(key: string): Promise<Record<string, AttributeValue> | undefined> {
@@ -419,7 +539,14 @@ export class OutcomeStore {
           attempts: { N: '0' },
           redriven_at: { S: new Date(at.nowMs).toISOString() },
         },
-        remove: ['dead_letter_reason', 'lease_until_ms', 'lease_token', 'next_attempt_at', 'retry_cause'],
+        remove: [
+          'dead_letter_reason',
+          'lease_until_ms',
+          'lease_token',
+          'next_attempt_at',
+          'retry_cause',
+          'list_status',
+        ],
       },
       '#status = :failed AND attribute_not_exists(superseded_by)',
     );
@@ -439,6 +566,40 @@ export class OutcomeStore {
     );
     return refused === undefined;
   }
+}
+
+/** What `recordRunResult` came to. */
+export type RunResultWrite =
+  | { kind: 'recorded' }
+  /** The key already holds a terminal result; `published` says whether its event went out. */
+  | { kind: 'alreadyTerminal'; published: boolean }
+  /** The key holds another run (a redrive under the same key created none; a corrected copy got a fresh key). */
+  | { kind: 'otherRun' }
+  | { kind: 'missing' };
+
+/** Our own run status, not kycert's: no decision came within the configured time. */
+export const DECISION_OVERDUE = 'decision_overdue';
+
+/**
+ * The `by-status` index's key: sparse (only what operators list: a decision, a failed run, an overdue one, a
+ * dead-lettered key), and spread over LIST_STATUS_SHARDS partitions by the key's hash, so that a burst of one
+ * outcome (kycert failing every run) never makes one hot partition. The CLI queries every shard and merges.
+ */
+export const LIST_STATUS_SHARDS = 4;
+
+export function shardedListStatus(key: string, value: string): string {
+  let hash = 0;
+  for (const char of key) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return `${value}#${hash % LIST_STATUS_SHARDS}`;
+}
+
+function listStatusFor(key: string, result: RunResult): string {
+  return shardedListStatus(
+    key,
+    result.status === RunStatus.failed
+      ? 'run:failed'
+      : `decision:${(result.decision ?? result.status).toLowerCase()}`,
+  );
 }
 
 interface LastError {
