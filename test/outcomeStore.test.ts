@@ -377,8 +377,9 @@ describe('recordSuccess', () => {
         ':v1': { S: 'run_0001' },
         ':v2': { BOOL: false },
         ':v3': { N: '202' },
-        ':v4': { S: NOW_ISO },
-        ':v5': { N: String(EXPIRES_AT) },
+        ':v4': { S: 'queued' },
+        ':v5': { S: NOW_ISO },
+        ':v6': { N: String(EXPIRES_AT) },
       },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
