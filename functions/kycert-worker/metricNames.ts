@@ -35,6 +35,20 @@ export const MetricName = {
   apiKeyUnset: 'ApiKeyUnset',
   /** A copy of a message whose key already finished was acknowledged without calling kycert. */
   duplicateDeliveries: 'DuplicateDeliveries',
+  /** A run reached its terminal status (emitted once per run, with a `run_status` dimension as well). */
+  decided: 'Decided',
+  /** From the POST's acceptance to the recorded decision, in milliseconds. */
+  timeToDecision: 'TimeToDecision',
+  /** A run with no decision after the configured time: its outcome is `decision_overdue`. */
+  decisionOverdue: 'DecisionOverdue',
+  /** A status check (`GET /bureau/runs/{id}`) sent to kycert. */
+  statusChecks: 'StatusChecks',
+  /** kycert answered 404 for a run it had accepted: worth an alarm, never a silent drop. */
+  runNotFound: 'RunNotFound',
+  /** A webhook refused: bad or missing signature, stale timestamp, body too large. */
+  webhooksRejected: 'WebhooksRejected',
+  /** A verified webhook for a run no outcome holds (yet): parked for the worker and the operator. */
+  webhooksUnmatched: 'WebhooksUnmatched',
   /** Time from sending the POST to the end of kycert's answer. */
   kycertLatency: 'KycertLatency',
   /** A result write was refused because another delivery claimed the key after this one's lease (fencing). */
