@@ -92,6 +92,18 @@ const EnvSchema = z
     QUEUE_VISIBILITY_TIMEOUT_SECONDS: positiveInt(DEFAULT_QUEUE_VISIBILITY_TIMEOUT_SECONDS),
     /** How long an outcome item is kept before DynamoDB's TTL removes it. @default 30 days */
     OUTCOME_TTL_DAYS: positiveInt(30),
+    /** The status checks' queue (processStatusCheck.ts); unset: accepted runs are not followed. */
+    STATUS_CHECK_QUEUE_URL: z.url().optional(),
+    /** The interval between status checks doubles up to this. @default 900 s */
+    STATUS_CHECK_MAX_INTERVAL_SECONDS: positiveInt(900),
+    /** When kycert's 202 gives no estimate, the first check comes this long after acceptance. @default 10 s */
+    STATUS_CHECK_DEFAULT_FIRST_DELAY_SECONDS: positiveInt(10),
+    /** A run with no decision this long after acceptance is recorded as decision_overdue. @default 24 h */
+    DECISION_OVERDUE_HOURS: z.coerce.number().positive().max(72).default(24),
+    /** kycert sends webhooks to this stack: status checks become the safety net, starting later. @default false */
+    KYCERT_WEBHOOKS_ENABLED: z.enum(['true', 'false']).default('false'),
+    /** The EventBridge bus decisions are published on; unset: none published. */
+    DECISION_EVENT_BUS_NAME: z.string().min(1).optional(),
     /** The `stage` dimension of every metric; the CDK construct sets the stack's stage. @default 'local' */
     KYCERT_QUEUE_STAGE: z.string().min(1).default('local'),
   })
@@ -146,6 +158,16 @@ export interface WorkerConfig {
     apiKeyPattern: RegExp;
   };
   stage: string;
+  statusChecks:
+    | {
+        queueUrl: string;
+        maxIntervalSeconds: number;
+        defaultFirstDelaySeconds: number;
+        overdueAfterSeconds: number;
+        webhooksEnabled: boolean;
+      }
+    | undefined;
+  decisionEventBusName: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -194,5 +216,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
       apiKeyPattern: new RegExp(e.KYCERT_API_KEY_PATTERN),
     },
     stage: e.KYCERT_QUEUE_STAGE,
+    statusChecks:
+      e.STATUS_CHECK_QUEUE_URL === undefined
+        ? undefined
+        : {
+            queueUrl: e.STATUS_CHECK_QUEUE_URL,
+            maxIntervalSeconds: e.STATUS_CHECK_MAX_INTERVAL_SECONDS,
+            defaultFirstDelaySeconds: e.STATUS_CHECK_DEFAULT_FIRST_DELAY_SECONDS,
+            overdueAfterSeconds: e.DECISION_OVERDUE_HOURS * 3600,
+            webhooksEnabled: e.KYCERT_WEBHOOKS_ENABLED === 'true',
+          },
+    decisionEventBusName: e.DECISION_EVENT_BUS_NAME,
   };
 }
