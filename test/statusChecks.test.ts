@@ -45,7 +45,11 @@ let deps: WorkerDeps;
 
 beforeAll(async () => {
   emulator = await startDynamoDbEmulator();
-  dynamodb = new DynamoDBClient({ endpoint: emulator.endpoint, region: 'sa-east-1', credentials: LOCAL_CREDENTIALS });
+  dynamodb = new DynamoDBClient({
+    endpoint: emulator.endpoint,
+    region: 'sa-east-1',
+    credentials: LOCAL_CREDENTIALS,
+  });
   kycert = await startFakeKycert();
 });
 afterAll(async () => {
@@ -85,7 +89,11 @@ beforeEach(async () => {
       random: () => 0.5,
       flowControl: undefined,
     },
-    { dynamodb, sqs: new SQSClient({ region: 'sa-east-1' }), eventBridge: new EventBridgeClient({ region: 'sa-east-1' }) },
+    {
+      dynamodb,
+      sqs: new SQSClient({ region: 'sa-east-1' }),
+      eventBridge: new EventBridgeClient({ region: 'sa-east-1' }),
+    },
   );
 });
 afterEach(async () => {
@@ -93,7 +101,8 @@ afterEach(async () => {
   await (deps.kycert as KycertClient).close();
 });
 
-const handle = (record: SQSRecord) => createHandler(() => deps)(sqsEventFactory(record), lambdaContextFactory());
+const handle = (record: SQSRecord) =>
+  createHandler(() => deps)(sqsEventFactory(record), lambdaContextFactory());
 const scheduledChecks = () =>
   sqs.commandCalls(SendMessageCommand).map((call) => ({
     queueUrl: call.args[0].input.QueueUrl,
@@ -102,8 +111,11 @@ const scheduledChecks = () =>
   }));
 const visibility = () => sqs.commandCalls(ChangeMessageVisibilityCommand).map((call) => call.args[0].input);
 const outcome = async () =>
-  (await dynamodb.send(new GetItemCommand({ TableName: `outcomes-${table - 1}`, Key: { idempotency_key: { S: KEY } } })))
-    .Item;
+  (
+    await dynamodb.send(
+      new GetItemCommand({ TableName: `outcomes-${table - 1}`, Key: { idempotency_key: { S: KEY } } }),
+    )
+  ).Item;
 const checkRecord = (check: StatusCheckMessage, receiveCount = 1) => {
   const record = sqsRecordFactory({ body: JSON.stringify(check), receiveCount, messageId: 'check-msg' });
   return { ...record, eventSourceARN: CHECKS_ARN };
@@ -184,52 +196,79 @@ describe('a status check', () => {
     // Assess
     expect(response.batchItemFailures).toHaveLength(1);
     expect(kycert.requests.map((r) => [r.method, r.path])).toEqual([['GET', '/api/v1/bureau/runs/run_0001']]);
-    expect(visibility()).toEqual([{ QueueUrl: CHECKS_URL, ReceiptHandle: expect.any(String), VisibilityTimeout: 10 }]);
-    expect(await outcome()).toMatchObject({ status_checks: { N: '1' }, next_check_at: { S: '2026-11-23T12:00:15.000Z' } });
+    expect(visibility()).toEqual([
+      { QueueUrl: CHECKS_URL, ReceiptHandle: expect.any(String), VisibilityTimeout: 10 },
+    ]);
+    expect(await outcome()).toMatchObject({
+      status_checks: { N: '1' },
+      next_check_at: { S: '2026-11-23T12:00:15.000Z' },
+    });
   });
 
   it.each([
-    ['completed', { decision: 'APPROVED', risk_level: 'LOW', completed_at: '2026-11-23T12:00:04Z' }, 'APPROVED', 'decision:approved'],
-    ['blocked', { decision: 'BLOCKED', risk_band: 'CRITICAL', completed_at: '2026-11-23T12:00:04Z' }, 'BLOCKED', 'decision:blocked'],
+    [
+      'completed',
+      { decision: 'APPROVED', risk_level: 'LOW', completed_at: '2026-11-23T12:00:04Z' },
+      'APPROVED',
+      'decision:approved',
+    ],
+    [
+      'blocked',
+      { decision: 'BLOCKED', risk_band: 'CRITICAL', completed_at: '2026-11-23T12:00:04Z' },
+      'BLOCKED',
+      'decision:blocked',
+    ],
     ['failed', { decision: null, failed_at: '2026-11-23T12:00:04Z' }, null, 'run:failed'],
-  ])('of a run %s records the result once and tells the producers once', async (status, body, decision, listStatus) => {
-    // Prepare
-    const check = await acceptRun();
-    nowMs = NOW_MS + 5_000;
-    kycert.reply(run(status, body), run(status, body));
+  ])(
+    'of a run %s records the result once and tells the producers once',
+    async (status, body, decision, listStatus) => {
+      // Prepare
+      const check = await acceptRun();
+      nowMs = NOW_MS + 5_000;
+      kycert.reply(run(status, body), run(status, body));
 
-    // Act
-    const first = await handle(checkRecord(check));
-    const again = await handle(checkRecord(check, 2)); // a duplicate delivery of the same check
+      // Act
+      const first = await handle(checkRecord(check));
+      const again = await handle(checkRecord(check, 2)); // a duplicate delivery of the same check
 
-    // Assess
-    expect(first).toEqual({ batchItemFailures: [] });
-    expect(again).toEqual({ batchItemFailures: [] });
-    expect(kycert.requests).toHaveLength(1); // the second copy saw the recorded result and asked nothing
-    const item = await outcome();
-    expect(item).toMatchObject({
-      run_status: { S: status },
-      decision: decision === null ? { NULL: true } : { S: decision },
-      decision_source: { S: 'status_check' },
-      decided_at: { S: '2026-11-23T12:00:05.000Z' },
-      decision_published_at: { S: '2026-11-23T12:00:05.000Z' },
-    });
-    expect(item?.list_status?.S).toMatch(new RegExp(`^${listStatus}#[0-3]$`));
-    const events = eventBridge.commandCalls(PutEventsCommand).flatMap((call) => call.args[0].input.Entries ?? []);
-    expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ EventBusName: 'kycert-decisions', Source: 'kycert-queue', DetailType: 'kycert run decided' });
-    expect(JSON.parse(events[0]?.Detail ?? '{}')).toEqual({
-      idempotency_key: KEY,
-      external_id: 'customer-0001',
-      run_id: 'run_0001',
-      run_status: status,
-      decision,
-      risk_band: (body as { risk_level?: string; risk_band?: string }).risk_level ?? (body as { risk_band?: string }).risk_band ?? null,
-      decided_at: '2026-11-23T12:00:05.000Z',
-      stage: 'test',
-    });
-    expect(output.text()).not.toMatch(/529\.?982\.?247/);
-  });
+      // Assess
+      expect(first).toEqual({ batchItemFailures: [] });
+      expect(again).toEqual({ batchItemFailures: [] });
+      expect(kycert.requests).toHaveLength(1); // the second copy saw the recorded result and asked nothing
+      const item = await outcome();
+      expect(item).toMatchObject({
+        run_status: { S: status },
+        decision: decision === null ? { NULL: true } : { S: decision },
+        decision_source: { S: 'status_check' },
+        decided_at: { S: '2026-11-23T12:00:05.000Z' },
+        decision_published_at: { S: '2026-11-23T12:00:05.000Z' },
+      });
+      expect(item?.list_status?.S).toMatch(new RegExp(`^${listStatus}#[0-3]$`));
+      const events = eventBridge
+        .commandCalls(PutEventsCommand)
+        .flatMap((call) => call.args[0].input.Entries ?? []);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        EventBusName: 'kycert-decisions',
+        Source: 'kycert-queue',
+        DetailType: 'kycert run decided',
+      });
+      expect(JSON.parse(events[0]?.Detail ?? '{}')).toEqual({
+        idempotency_key: KEY,
+        external_id: 'customer-0001',
+        run_id: 'run_0001',
+        run_status: status,
+        decision,
+        risk_band:
+          (body as { risk_level?: string; risk_band?: string }).risk_level ??
+          (body as { risk_band?: string }).risk_band ??
+          null,
+        decided_at: '2026-11-23T12:00:05.000Z',
+        stage: 'test',
+      });
+      expect(output.text()).not.toMatch(/529\.?982\.?247/);
+    },
+  );
 
   it('that comes back before it is due waits the rest, without asking kycert', async () => {
     // Prepare: a first check longer than SQS's 900 s DelaySeconds arrives early
@@ -297,7 +336,15 @@ describe('a status check', () => {
     const check = await acceptRun();
     await deps.outcomeStore.recordRunResult(
       KEY,
-      { runId: 'run_0001', status: 'partial', decision: 'PARTIAL', riskBand: 'MEDIUM', completedAt: null, failedAt: null, estimatedSeconds: null },
+      {
+        runId: 'run_0001',
+        status: 'partial',
+        decision: 'PARTIAL',
+        riskBand: 'MEDIUM',
+        completedAt: null,
+        failedAt: null,
+        estimatedSeconds: null,
+      },
       { nowMs: NOW_MS + 3_000, source: 'webhook' },
     );
     await deps.outcomeStore.recordDecisionPublished(KEY, { nowMs: NOW_MS + 3_000 });
@@ -318,7 +365,8 @@ describe('a status check', () => {
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(output.logs()).toContainEqual(expect.objectContaining({ level: 'ERROR', message: 'unreadable status check message: dropped' }));
+    expect(output.logs()).toContainEqual(
+      expect.objectContaining({ level: 'ERROR', message: 'unreadable status check message: dropped' }),
+    );
   });
 });
-
