@@ -213,6 +213,7 @@ export class KycertQueue extends Construct {
       stageName: this.stageName,
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
+      statusCheckDeadLetterQueue: this.statusCheckDeadLetterQueue,
       lambdaFunction: this.workerFunction,
       functionTimeout,
       table: this.outcomeTable,

@@ -565,6 +565,9 @@ describe('alarms', () => {
     ['kycert-rate-limited', 10, 'GreaterThanOrEqualToThreshold', 300, 3, 3, 'notBreaching'],
     ['kycert-server-or-network-errors', 10, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
     ['kycert-authentication-failures', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['kycert-account-blocked', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['api-key-unset', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['status-checks-dlq-not-empty', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
     ['outcome-table-throttles', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
     ['outcome-index-throttles', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
     ['outcome-table-system-errors', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
@@ -723,6 +726,31 @@ describe('alarms', () => {
       metricStat('server', 'KycertQueue', 'RetriedServerError', prodWorkerDimensions, 'Sum'),
       metricStat('network', 'KycertQueue', 'RetriedNetworkError', prodWorkerDimensions, 'Sum'),
     ]);
+  });
+
+  it('kycert-account-blocked: account-level refusals and messages paused for them, this stage only', () => {
+    expect(alarmProperties('kycert-account-blocked').Metrics).toEqual([
+      expect.objectContaining({ Expression: 'FILL(blocked, 0) + FILL(paused, 0)' }),
+      metricStat('blocked', 'KycertQueue', 'AccountBlocked', prodWorkerDimensions, 'Sum'),
+      metricStat('paused', 'KycertQueue', 'PausedForAccount', prodWorkerDimensions, 'Sum'),
+    ]);
+  });
+
+  it('api-key-unset reads ApiKeyUnset of this stage', () => {
+    expect(alarmProperties('api-key-unset')).toMatchObject({
+      Namespace: 'KycertQueue',
+      MetricName: 'ApiKeyUnset',
+      Dimensions: prodWorkerDimensions,
+      Statistic: 'Sum',
+    });
+  });
+
+  it('status-checks-dlq-not-empty reads the status checks’ DLQ', () => {
+    expect(alarmProperties('status-checks-dlq-not-empty')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: queueDimensions(checksDeadLetterQueueId()),
+    });
   });
 
   it.each([

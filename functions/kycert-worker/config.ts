@@ -55,6 +55,11 @@ const EnvSchema = z
      * @default 60 s
      */
     KYCERT_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().positive().max(3600).default(60),
+    /**
+     * Whether a POST answered 429 spends one of MAX_ATTEMPTS. kycert's docs are silent; a 429 is taken to
+     * create, bill and keep nothing (retryPolicy.ts), so it does not. @default false
+     */
+    KYCERT_RATE_LIMITED_SPENDS_ATTEMPT: z.enum(['true', 'false']).default('false'),
     /** Share of the limit left unused, for other clients of the key and clock edges. @default 0.03 */
     KYCERT_RATE_HEADROOM: z.coerce.number().min(0).max(0.5).default(0.03),
     /** A slot at most this far away is waited for inside the function (BENCHMARKS.md, P3). @default 1000 ms */
@@ -147,6 +152,7 @@ export interface WorkerConfig {
   httpTimeoutMs: number;
   outcomeTtlSeconds: number;
   throttleThreshold: number;
+  rateLimitedSpendsAttempt: boolean;
   maxRateLimitResetSeconds: number;
   queueVisibilityTimeoutSeconds: number;
   rateLimit: { limitPerWindow: number; windowSeconds: number; headroom: number };
@@ -200,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     httpTimeoutMs: e.HTTP_TIMEOUT_MS,
     outcomeTtlSeconds: e.OUTCOME_TTL_DAYS * 86_400,
     throttleThreshold: e.KYCERT_THROTTLE_THRESHOLD,
+    rateLimitedSpendsAttempt: e.KYCERT_RATE_LIMITED_SPENDS_ATTEMPT === 'true',
     maxRateLimitResetSeconds: e.KYCERT_MAX_RATE_LIMIT_RESET_SECONDS,
     queueVisibilityTimeoutSeconds: e.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     rateLimit: {

@@ -53,6 +53,7 @@ export function createWorkerDeps(
       backoffBaseSeconds: config.backoffBaseSeconds,
       backoffMaxSeconds: config.backoffMaxSeconds,
       idempotencyWindowSeconds: config.idempotencyWindowSeconds,
+      rateLimitedSpendsAttempt: config.rateLimitedSpendsAttempt,
       maxRateLimitResetSeconds: config.maxRateLimitResetSeconds,
       queueRetentionSeconds: config.queueRetentionSeconds,
     },

@@ -433,6 +433,7 @@ async function act(
         errorCode,
         errorMessage,
         reservedSlotMs,
+        giveBackAttempt: decision.givesBackAttempt === true,
         ...(leaseToken === undefined ? {} : { leaseToken }),
       });
       if (written === 'alreadySucceeded') {
