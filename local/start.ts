@@ -28,6 +28,12 @@ const program = new Command('npm start --')
   .option('--messages <file>', 'enqueue each line of FILE verbatim as one message, instead of the demo set')
   .option('--report <file>', 'write {"outcomes": [...], "dlq": [...]} as JSON to FILE')
   .option('--concurrency <n>', 'concurrent invocations', integer('--concurrency', 1, 1000), 2)
+  .option(
+    '--environments <n>',
+    "the worker's execution environments, each a process of its own",
+    integer('--environments', 1, 64),
+    1,
+  )
   .option('--batch-size <n>', 'records per invocation', integer('--batch-size', 1, 10), 10)
   .option(
     '--timeout <seconds>',
@@ -71,6 +77,7 @@ const flags = program.opts<{
   messages?: string;
   report?: string;
   concurrency: number;
+  environments: number;
   batchSize: number;
   timeout: number;
   keepRunning: boolean;
@@ -126,6 +133,7 @@ try {
     sqsPort: flags.sqsPort,
     dynamodbPort: flags.dynamodbPort,
     concurrency: flags.concurrency,
+    environments: flags.environments,
     batchSize: flags.batchSize,
     maxAttempts: flags.maxAttempts,
     backoffBaseSeconds: flags.backoffBase,
@@ -154,7 +162,7 @@ const where =
     : `kycert sandbox at ${pipeline.kycertBaseUrl}`;
 console.log(`kycert-queue local pipeline: ${where}`);
 console.log(
-  `  SQS ${pipeline.aws.sqsEndpoint} · DynamoDB ${pipeline.aws.dynamodbEndpoint} · concurrency ${flags.concurrency} · max attempts ${flags.maxAttempts}`,
+  `  SQS ${pipeline.aws.sqsEndpoint} · DynamoDB ${pipeline.aws.dynamodbEndpoint} · concurrency ${flags.concurrency} · environments ${flags.environments} · max attempts ${flags.maxAttempts}`,
 );
 mkdirSync(dirname(LOCAL_PIPELINE_STATE_FILE), { recursive: true });
 writeFileSync(

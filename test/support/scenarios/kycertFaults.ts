@@ -1,9 +1,10 @@
-import { staticApiKey } from '../../../functions/kycert-worker/apiKeySource.js';
-import { KycertClient } from '../../../functions/kycert-worker/kycertClient.js';
 import { type KycertSandbox, seededRandom } from '../../../local/sandbox/index.js';
 import { requestBodies, UNKNOWN_TEMPLATE_ID } from '../faultMessages.js';
 import type { FaultPipeline } from '../faultPipeline.js';
+import { faultPlugin } from '../faultPlugins.js';
 import type { FaultScenario } from '../faultScenario.js';
+import { collectPluginEvents } from '../pluginEvents.js';
+import type { KeyRefreshEvent } from '../plugins/rotatingApiKey.js';
 
 /** kycert misbehaving: every fault the sandbox can inject, one scenario each. */
 
@@ -29,28 +30,11 @@ export const sendAndSettle =
     await pipeline.settle();
   };
 
-/** The worker's API key source in the rotation scenario: the cached key until a 401 makes it read again. */
-function rotatingApiKey(initial: string, afterRefresh: string) {
-  let current = initial;
-  let refreshes = 0;
-  return {
-    source: {
-      get: async () => current,
-      refresh: async () => {
-        refreshes += 1;
-        current = afterRefresh;
-        return current;
-      },
-    },
-    refreshes: () => refreshes,
-  };
-}
-
 export function kycertFaultScenarios() {
   /** The sandbox, for a fault script given before it exists: it turns the 5xx status for each POST. */
   const serverErrorSandbox: { current?: KycertSandbox } = {};
   let serverErrorPosts = 0;
-  const rotation = rotatingApiKey('sk_test_before_rotation', 'sk_test_after_rotation');
+  const refreshes = collectPluginEvents<KeyRefreshEvent>();
 
   return {
     serverErrors: {
@@ -133,14 +117,13 @@ export function kycertFaultScenarios() {
       options: {
         ...COMMON_OPTIONS,
         sandbox: { apiKeys: ['sk_test_before_rotation'] },
-        workerOverrides: (_deps, sandbox) => ({
-          kycert: new KycertClient({
-            baseUrl: sandbox.baseUrl,
-            apiKey: rotation.source,
-            connectTimeoutMs: 1_000,
-            timeoutMs: 5_000,
+        plugins: [
+          faultPlugin('rotatingApiKey', {
+            initial: 'sk_test_before_rotation',
+            afterRefresh: 'sk_test_after_rotation',
           }),
-        }),
+        ],
+        onEnvironmentEvent: refreshes.onEnvironmentEvent,
       },
       drive: async (pipeline: FaultPipeline) => {
         await pipeline.enqueue(requestBodies(6, { prefix: 'rotation-before' }));
@@ -148,7 +131,7 @@ export function kycertFaultScenarios() {
         pipeline.sandbox.setValidApiKeys(['sk_test_after_rotation']);
         await pipeline.enqueue(requestBodies(12, { prefix: 'rotation-after' }));
         await pipeline.settle();
-        return { refreshes: rotation.refreshes() };
+        return { refreshes: refreshes.events.length };
       },
     },
     revokedKey: {
@@ -156,14 +139,8 @@ export function kycertFaultScenarios() {
       options: {
         ...COMMON_OPTIONS,
         sandbox: { apiKeys: ['sk_test_current'] },
-        workerOverrides: (_deps, sandbox) => ({
-          kycert: new KycertClient({
-            baseUrl: sandbox.baseUrl,
-            apiKey: staticApiKey('sk_test_revoked'),
-            connectTimeoutMs: 1_000,
-            timeoutMs: 5_000,
-          }),
-        }),
+        // The key is configuration: each environment reads the revoked one from its environment.
+        workerEnv: { KYCERT_API_KEY: 'sk_test_revoked' },
       },
       drive: async (pipeline: FaultPipeline) => {
         await pipeline.enqueue(requestBodies(6, { prefix: 'revoked' }));
