@@ -44,6 +44,12 @@ export interface ExecutionEnvironmentsOptions {
   readonly clock?: JumpingClock;
   /** Where the environments' stdout (the worker's logs and metrics) goes; stderr is always inherited. @default 'inherit' */
   readonly output?: 'inherit' | 'ignore';
+  /**
+   * The environments' CPU niceness, 0–19. Above 0 the pipeline's process (emulators, sandbox, poller: AWS's
+   * and kycert's side, which has capacity of its own in AWS) is served first when the machine is short of
+   * CPU, so the functions wait on their own work rather than on their calls being answered. @default 0
+   */
+  readonly niceness?: number;
   /** An environment still in its init after this long counts as failed to start. @default 60 000 ms */
   readonly initTimeoutMs?: number;
   /** Called synchronously for every event; a listener that throws is reported and ignored. */
@@ -97,8 +103,6 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Node's compile cache, shared by every environment of every pipeline on the machine. */
 const COMPILE_CACHE_DIR = join(tmpdir(), 'kycert-queue-compile-cache');
 const REPLACEMENT_RETRY_DELAY_MS = 1_000;
-/** Lower CPU priority than this process (0), for the environments; see spawn(). */
-const ENVIRONMENT_NICENESS = 10;
 const STOP_GRACE_MS = 3_000;
 
 interface Environment {
@@ -131,6 +135,10 @@ export async function startExecutionEnvironments(
   const plugins = options.plugins ?? [];
   const clock = options.clock ?? new JumpingClock();
   const initTimeoutMs = options.initTimeoutMs ?? 60_000;
+  const niceness = options.niceness ?? 0;
+  if (!Number.isInteger(niceness) || niceness < 0 || niceness > 19) {
+    throw new RangeError(`niceness must be a whole number from 0 to 19, got ${niceness}`);
+  }
   const bootArgument = JSON.stringify({
     compileCacheDir: COMPILE_CACHE_DIR,
     preload: await packagesImportedBy([handler.module, ...plugins.map((plugin) => plugin.module)]),
@@ -226,11 +234,7 @@ export async function startExecutionEnvironments(
       stdio: ['ignore', options.output ?? 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });
-    if (child.pid !== undefined) {
-      // AWS's side (the emulators, the sandbox, the poller: this process) has capacity of its own in AWS;
-      // on a shared machine it must not wait behind the functions, whose every call it answers.
-      setPriority(child.pid, ENVIRONMENT_NICENESS);
-    }
+    if (child.pid !== undefined && niceness > 0) setPriority(child.pid, niceness);
     let exited = () => {};
     const environment: Environment = {
       id,

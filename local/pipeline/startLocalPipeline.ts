@@ -60,6 +60,8 @@ export interface LocalPipelineOptions {
   clock?: JumpingClock;
   /** Where the worker's stdout (its logs and metrics) goes. @default 'inherit' */
   workerOutput?: 'inherit' | 'ignore';
+  /** CPU niceness of the environments (see ExecutionEnvironmentsOptions.niceness). @default 0 */
+  environmentNiceness?: number;
   onPollerEvent?: (event: EventSourcePollerEvent) => void;
   /** Environments started, killed, replaced, and what plugins report. */
   onEnvironmentEvent?: (event: ExecutionEnvironmentEvent) => void;
@@ -168,6 +170,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       plugins: options.plugins,
       clock: options.clock,
       output: options.workerOutput,
+      niceness: options.environmentNiceness,
       onEvent: options.onEnvironmentEvent,
     });
     started.push(environments);

@@ -17,6 +17,13 @@ import { checkInvariants, type InvariantViolation, type RunEvidence } from './in
  */
 export const FAULT_SUITE_ENVIRONMENTS = 3;
 
+/**
+ * The fault suite runs dozens of environments beside its emulators in one process; niced, they cannot
+ * starve the emulators that answer them (which would time their invocations out for reasons of this
+ * machine, not of the scenario).
+ */
+const FAULT_SUITE_NICENESS = 10;
+
 export interface FaultPipelineOptions
   extends Omit<LocalPipelineOptions, 'kycert' | 'sandbox' | 'sqsPort' | 'dynamodbPort'> {
   sandbox?: KycertSandboxOptions;
@@ -51,6 +58,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
     pipeline = await startLocalPipeline({
       logLevel: 'SILENT',
       environments: FAULT_SUITE_ENVIRONMENTS,
+      environmentNiceness: FAULT_SUITE_NICENESS,
       ...pipelineOptions,
       maxAttempts,
       sqsPort: 0,
