@@ -18,6 +18,14 @@ import { checkInvariants, type InvariantViolation, type RunEvidence } from './in
 export const FAULT_SUITE_ENVIRONMENTS = 3;
 
 /**
+ * For scenarios whose messages never meet, no copy of a request running beside another, where what is
+ * checked is what kycert's answer or the input does to one delivery at a time: one execution environment
+ * (invocations in flight: min(concurrency, 1)). More would check nothing more, and each costs a process and
+ * its cold start (about 0.35 s of CPU and 100 MB), of which the suite starts dozens at once on two cores.
+ */
+export const SINGLE_ENVIRONMENT = { environments: 1 } as const;
+
+/**
  * The fault suite runs dozens of environments beside its emulators in one process; niced, they cannot
  * starve the emulators that answer them (which would time their invocations out for reasons of this
  * machine, not of the scenario).

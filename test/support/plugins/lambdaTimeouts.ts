@@ -1,7 +1,8 @@
 import type { WorkerPluginFactory } from '../../../local/lambda/WorkerPlugin.js';
 import { wrapMethod } from '../../../local/lambda/wrapMethod.js';
 
-export type LambdaTimeoutEvent = { timeout: 'before' | 'after'; n: number } | { killedAfterPost: number };
+/** Which timeout the `n`th invocation of the pipeline got. */
+export type LambdaTimeoutEvent = { timeout: 'before' | 'after'; n: number };
 
 /** Never settles: the environment is killed at the function timeout while it waits. */
 const hang = () => new Promise<never>(() => undefined);
@@ -30,11 +31,8 @@ const lambdaTimeouts: WorkerPluginFactory<{ returnAfterMs: number; killAfterPost
     wrapMethod(deps.kycert, 'createRun', (createRun) => async (request) => {
       const outcome = await createRun(request);
       if (request.externalId?.startsWith('timeout-')) {
-        const post = await count('killedAfterPost');
-        if (post <= options.killAfterPosts) {
-          report({ killedAfterPost: post } satisfies LambdaTimeoutEvent);
-          return hang();
-        }
+        // The pipeline's counter is the record of these kills (see the scenario).
+        if ((await count('killedAfterPost')) <= options.killAfterPosts) return hang();
       }
       return outcome;
     });

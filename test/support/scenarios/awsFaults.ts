@@ -1,6 +1,6 @@
 import { BAD_INPUT_CATALOGUE } from '../badInputCatalogue.js';
 import { requestBodies, UNKNOWN_TEMPLATE_ID } from '../faultMessages.js';
-import type { FaultPipeline } from '../faultPipeline.js';
+import { type FaultPipeline, SINGLE_ENVIRONMENT } from '../faultPipeline.js';
 import { faultPlugin } from '../faultPlugins.js';
 import type { FaultScenario } from '../faultScenario.js';
 import { collectPluginEvents } from '../pluginEvents.js';
@@ -74,6 +74,7 @@ export function awsFaultScenarios() {
       decisionsMayBeLost: true,
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         functionTimeoutSeconds: 2,
         visibilityTimeoutSeconds: 2,
         sandbox: {

@@ -1,5 +1,5 @@
 import { requestBodies } from '../faultMessages.js';
-import type { FaultPipeline } from '../faultPipeline.js';
+import { type FaultPipeline, SINGLE_ENVIRONMENT } from '../faultPipeline.js';
 import { faultPlugin } from '../faultPlugins.js';
 import type { FaultScenario } from '../faultScenario.js';
 import { collectPluginEvents } from '../pluginEvents.js';
@@ -14,6 +14,8 @@ import { COMMON_OPTIONS } from './kycertFaults.js';
  * timed-out or dead environment is replaced by a fresh process, as Lambda replaces it.
  */
 
+const KILL_AFTER_POSTS = 3;
+
 export function deliveryFaultScenarios() {
   const claims = collectPluginEvents<ClaimEvent>();
   const crashes = collectPluginEvents<CrashEvent>();
@@ -22,7 +24,8 @@ export function deliveryFaultScenarios() {
   return {
     duplicatesInTurn: {
       name: 'the same messages delivered again after they finished',
-      options: { ...COMMON_OPTIONS },
+      // The copies come only once their requests are done: nothing races.
+      options: { ...COMMON_OPTIONS, ...SINGLE_ENVIRONMENT },
       drive: async (pipeline: FaultPipeline) => {
         const bodies = requestBodies(8, { prefix: 'again' });
         await pipeline.enqueue(bodies);
@@ -82,16 +85,19 @@ export function deliveryFaultScenarios() {
         functionTimeoutSeconds: 2,
         visibilityTimeoutSeconds: 3,
         // Returns 500 ms after the 2 s function timeout: Lambda has stopped the runtime by then.
-        plugins: [faultPlugin('lambdaTimeouts', { returnAfterMs: 2_500, killAfterPosts: 3 })],
+        plugins: [faultPlugin('lambdaTimeouts', { returnAfterMs: 2_500, killAfterPosts: KILL_AFTER_POSTS })],
         onEnvironmentEvent: timeouts.onEnvironmentEvent,
       },
       drive: async (pipeline: FaultPipeline) => {
         await pipeline.enqueue(requestBodies(16, { prefix: 'timeout' }));
         await pipeline.settle();
-        const handlerTimeouts = timeouts.events.flatMap((event) => ('timeout' in event ? [event] : []));
+        // Counted where the claims are granted, not from the plugin's reports: an environment killed at its
+        // timeout between its claim and its report also died after kycert created the run and before the
+        // worker recorded it, which is the fault, but its report never left.
+        const postsClaimed = pipeline.pipeline.environments.counters().killedAfterPost ?? 0;
         return {
-          timeouts: handlerTimeouts.toSorted((a, b) => a.n - b.n).map((event) => event.timeout),
-          killedAfterPost: timeouts.events.filter((event) => 'killedAfterPost' in event).length,
+          timeouts: timeouts.events.toSorted((a, b) => a.n - b.n).map((event) => event.timeout),
+          killedAfterPost: Math.min(postsClaimed, KILL_AFTER_POSTS),
           poller: pipeline.pipeline.poller.stats(),
           environments: pipeline.pipeline.environments.stats(),
         };

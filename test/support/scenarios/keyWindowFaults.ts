@@ -1,7 +1,7 @@
 import { JumpingClock } from '../../../local/lambda/JumpingClock.js';
 import type { ScriptedFault } from '../../../local/sandbox/index.js';
 import { requestBody } from '../faultMessages.js';
-import type { FaultPipeline } from '../faultPipeline.js';
+import { type FaultPipeline, SINGLE_ENVIRONMENT } from '../faultPipeline.js';
 import { faultPlugin } from '../faultPlugins.js';
 import type { FaultScenario } from '../faultScenario.js';
 import { collectPluginEvents } from '../pluginEvents.js';
@@ -11,8 +11,10 @@ import { COMMON_OPTIONS } from './kycertFaults.js';
 /**
  * kycert's 24 h key window, on a controllable clock shared by the worker and the sandbox: one request whose
  * first attempt fails, then the clock jumps ahead while its retry waits in the queue. The clock is kept by
- * the pipeline's process; every execution environment follows it over IPC (keyWindowClock plugin), so the
- * retry sees the jump whichever environment it lands in.
+ * the pipeline's process, where the sandbox reads it; the execution environment follows it over IPC
+ * (keyWindowClock plugin), as every environment would: the jump is made in the environment, applied in the
+ * pipeline's process, and handed back with the next invocation (test/executionEnvironments.test.ts shows it
+ * reaching several environments).
  */
 
 export const HOUR_MS = 3_600_000;
@@ -35,6 +37,8 @@ function keyWindowScenario(c: KeyWindowCase): FaultScenario<{ jumpedMs: number }
     name: c.name,
     options: {
       ...COMMON_OPTIONS,
+      // One message, delivered again after the jump: one environment, the clock still crossing over IPC.
+      ...SINGLE_ENVIRONMENT,
       maxAttempts: 4,
       sandbox: {
         clock: clock.now,

@@ -1,6 +1,6 @@
 import { type KycertSandbox, seededRandom } from '../../../local/sandbox/index.js';
 import { requestBodies, UNKNOWN_TEMPLATE_ID } from '../faultMessages.js';
-import type { FaultPipeline } from '../faultPipeline.js';
+import { type FaultPipeline, SINGLE_ENVIRONMENT } from '../faultPipeline.js';
 import { faultPlugin } from '../faultPlugins.js';
 import type { FaultScenario } from '../faultScenario.js';
 import { collectPluginEvents } from '../pluginEvents.js';
@@ -41,6 +41,7 @@ export function kycertFaultScenarios() {
       name: 'random 5xx (500, 502, 503 in turn)',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         sandbox: {
           faults: { serverErrorRate: 0.35 },
           random: seededRandom(501),
@@ -60,6 +61,7 @@ export function kycertFaultScenarios() {
       name: '429 storm, Retry-After in delta-seconds',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         sandbox: {
           faults: { rateLimitStormRate: 0.4, retryAfterSeconds: 1, retryAfterFormat: 'seconds' },
           random: seededRandom(429),
@@ -71,6 +73,7 @@ export function kycertFaultScenarios() {
       name: '429 storm, Retry-After as an HTTP-date',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         sandbox: {
           faults: { rateLimitStormRate: 0.4, retryAfterSeconds: 1, retryAfterFormat: 'http-date' },
           random: seededRandom(4290),
@@ -91,6 +94,7 @@ export function kycertFaultScenarios() {
       name: 'connection reset after the run was created',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         sandbox: { faults: { resetAfterCreateRate: 0.5 }, random: seededRandom(104) },
       },
       drive: sendAndSettle('reset'),
@@ -99,6 +103,7 @@ export function kycertFaultScenarios() {
       name: 'response slower than the client timeout (300 ms) after the run was created',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         httpTimeoutMs: 300,
         sandbox: {
           faults: { slowAfterCreateMs: 1_000, slowAfterCreateRate: 0.5 },
@@ -109,7 +114,11 @@ export function kycertFaultScenarios() {
     },
     inProgress: {
       name: '409 idempotency_in_progress',
-      options: { ...COMMON_OPTIONS, sandbox: { faults: { inProgressRate: 0.4 }, random: seededRandom(409) } },
+      options: {
+        ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
+        sandbox: { faults: { inProgressRate: 0.4 }, random: seededRandom(409) },
+      },
       drive: sendAndSettle('in-progress'),
     },
     rotatedKey: {
@@ -138,6 +147,7 @@ export function kycertFaultScenarios() {
       name: '401 twice: the API key revoked and the secret not updated',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         sandbox: { apiKeys: ['sk_test_current'] },
         // The key is configuration: each environment reads the revoked one from its environment.
         workerEnv: { KYCERT_API_KEY: 'sk_test_revoked' },
