@@ -229,7 +229,7 @@ export async function startExecutionEnvironments(
     const id = nextEnvironmentId++;
     const child = fork(BOOT, [bootArgument], {
       cwd: REPO_ROOT,
-      env: environmentVariables(id),
+      env: environmentVariables(),
       execArgv: [],
       stdio: ['ignore', options.output ?? 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
@@ -247,6 +247,7 @@ export async function startExecutionEnvironments(
       }),
     };
     live.add(environment);
+    let initialised = false;
     return new Promise((resolve, reject) => {
       const initFailed = (error: Error) => {
         clearTimeout(initTimer);
@@ -264,6 +265,7 @@ export async function startExecutionEnvironments(
           case 'ready':
             clearTimeout(initTimer);
             if (environment.state !== 'starting') return;
+            initialised = true;
             stats.started++;
             emit({
               type: 'environmentStarted',
@@ -307,7 +309,7 @@ export async function startExecutionEnvironments(
       });
       const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
         exited();
-        if (environment.state === 'starting') {
+        if (environment.state === 'starting' && !initialised) {
           initFailed(
             new ExecutionEnvironmentError(
               id,
@@ -348,7 +350,7 @@ export async function startExecutionEnvironments(
     });
   };
 
-  const environmentVariables = (id: number): Record<string, string> => {
+  const environmentVariables = (): Record<string, string> => {
     const today = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
     return {
       ...options.env,
@@ -361,7 +363,6 @@ export async function startExecutionEnvironments(
       AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
       AWS_REGION: options.region,
       AWS_DEFAULT_REGION: options.region,
-      KYCERT_QUEUE_ENVIRONMENT_ID: String(id),
       PATH: process.env.PATH ?? '',
       ...(process.env.TMPDIR === undefined ? {} : { TMPDIR: process.env.TMPDIR }),
     };
@@ -399,7 +400,7 @@ export async function startExecutionEnvironments(
           resolve(result);
         },
       };
-      const sent = post(environment, {
+      post(environment, {
         type: 'invoke',
         invocationId,
         event,
@@ -410,8 +411,8 @@ export async function startExecutionEnvironments(
         },
         clockOffsetMs: clock.offsetMs,
       });
-      // Not sent: the process is exiting; its exit settles the invocation as runtimeExited.
-      if (!sent && environment.child.exitCode !== null) retire(environment, 'exited');
+      // Not sent: the process is going (an environment exits once its channel closes); its exit settles
+      // the invocation as runtimeExited.
     });
   };
 
