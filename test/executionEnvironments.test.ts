@@ -352,6 +352,7 @@ describe('the event source poller in front of execution environments', () => {
     // Assess
     expect(poller.stats()).toMatchObject({ invocations: 8, maxInvocationsInFlight: 2 });
     expect(new Set(finished.map((event) => event.environment?.id))).toEqual(new Set([0, 1]));
-    expect(finished.every((event) => (event.functionDurationMs ?? 0) >= 300)).toBe(true);
+    // Timed inside the environment, around the probe's 300 ms sleep (timers may fire a millisecond early).
+    expect(Math.min(...finished.map((event) => event.functionDurationMs ?? 0))).toBeGreaterThanOrEqual(295);
   });
 });
