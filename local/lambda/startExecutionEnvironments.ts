@@ -233,6 +233,10 @@ export async function startExecutionEnvironments(
       execArgv: [],
       stdio: ['ignore', options.output ?? 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
+      // A process group of its own: Ctrl-C in a terminal reaches this process, which stops the environments
+      // in order, not the environments themselves mid-invocation. Each still ends with this process, when
+      // its IPC channel closes.
+      detached: true,
     });
     if (child.pid !== undefined && niceness > 0) setPriority(child.pid, niceness);
     let exited = () => {};
