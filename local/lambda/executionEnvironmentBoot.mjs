@@ -12,6 +12,9 @@ import { enableCompileCache } from 'node:module';
 // Until the runtime takes over: an environment whose pipeline went away never outlives it.
 const exitOnDisconnect = () => process.exit(0);
 process.once('disconnect', exitOnDisconnect);
+// Ctrl-C in a terminal is for `npm start`, which stops its environments in order (an environment ends when
+// its pipeline does); Lambda's environments never see the user's terminal either.
+process.on('SIGINT', () => undefined);
 const { compileCacheDir, preload } = JSON.parse(process.argv[2] ?? '{}');
 if (typeof compileCacheDir === 'string') enableCompileCache(compileCacheDir);
 for (const specifier of preload ?? []) {

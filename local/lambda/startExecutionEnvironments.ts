@@ -233,10 +233,9 @@ export async function startExecutionEnvironments(
       execArgv: [],
       stdio: ['ignore', options.output ?? 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
-      // A process group of its own: Ctrl-C in a terminal reaches this process, which stops the environments
-      // in order, not the environments themselves mid-invocation. Each still ends with this process, when
-      // its IPC channel closes.
-      detached: true,
+      // Not detached: a session of its own would also be a scheduling group of its own (Linux autogroups),
+      // worth as much CPU as this whole process, emulators and all, and deaf to `niceness`. Ctrl-C is kept
+      // from the environments by executionEnvironmentBoot.mjs instead.
     });
     if (child.pid !== undefined && niceness > 0) setPriority(child.pid, niceness);
     let exited = () => {};
