@@ -7,7 +7,7 @@ import { collectPluginEvents } from '../pluginEvents.js';
 import type { DeadLetterFailureEvent } from '../plugins/failDeadLetterSend.js';
 import type { VisibilityFailureEvent } from '../plugins/failVisibility.js';
 import type { ThrottledWriteEvent } from '../plugins/throttleOutcomeStore.js';
-import { COMMON_OPTIONS } from './kycertFaults.js';
+import { COMMON_OPTIONS, SHORT_TIMEOUTS } from './kycertFaults.js';
 
 /**
  * AWS failing under the worker: DynamoDB throttling its writes, ChangeMessageVisibility and the DLQ's
@@ -27,8 +27,7 @@ export function awsFaultScenarios() {
       options: {
         ...COMMON_OPTIONS,
         maxAttempts: 4,
-        functionTimeoutSeconds: 2,
-        visibilityTimeoutSeconds: 2,
+        ...SHORT_TIMEOUTS,
         sandbox: {
           faults: { latencyMs: 100 },
           faultScript: ({ externalId, postNumber }) =>
@@ -53,8 +52,7 @@ export function awsFaultScenarios() {
       options: {
         ...COMMON_OPTIONS,
         maxAttempts: 4,
-        functionTimeoutSeconds: 2,
-        visibilityTimeoutSeconds: 2,
+        ...SHORT_TIMEOUTS,
         sandbox: {
           faults: { latencyMs: 100 },
           faultScript: ({ postNumber }) => (postNumber === 1 ? 'serverError' : undefined),
@@ -75,8 +73,7 @@ export function awsFaultScenarios() {
       options: {
         ...COMMON_OPTIONS,
         ...SINGLE_ENVIRONMENT,
-        functionTimeoutSeconds: 2,
-        visibilityTimeoutSeconds: 2,
+        ...SHORT_TIMEOUTS,
         sandbox: {
           faultScript: ({ externalId }) =>
             externalId?.startsWith('dlq-failing-') ? 'serverError' : undefined,

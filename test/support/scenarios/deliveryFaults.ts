@@ -6,7 +6,7 @@ import { collectPluginEvents } from '../pluginEvents.js';
 import type { ClaimEvent } from '../plugins/countClaims.js';
 import type { CrashEvent } from '../plugins/crashHandler.js';
 import type { LambdaTimeoutEvent } from '../plugins/lambdaTimeouts.js';
-import { COMMON_OPTIONS } from './kycertFaults.js';
+import { COMMON_OPTIONS, SHORT_TIMEOUTS } from './kycertFaults.js';
 
 /**
  * SQS and Lambda misbehaving: duplicate deliveries, a handler that crashes, a runtime that dies, a function
@@ -58,8 +58,7 @@ export function deliveryFaultScenarios() {
       name: 'the handler crashes: before the batch, half-way through it, after it; the runtime dies half-way through one',
       options: {
         ...COMMON_OPTIONS,
-        functionTimeoutSeconds: 2,
-        visibilityTimeoutSeconds: 2,
+        ...SHORT_TIMEOUTS,
         sandbox: {
           faultScript: ({ postNumber, externalId }) =>
             externalId?.endsWith('3') && postNumber === 1 ? 'serverError' : undefined,
@@ -82,10 +81,15 @@ export function deliveryFaultScenarios() {
       decisionsMayBeLost: true,
       options: {
         ...COMMON_OPTIONS,
-        functionTimeoutSeconds: 2,
-        visibilityTimeoutSeconds: 3,
-        // Returns 500 ms after the 2 s function timeout: Lambda has stopped the runtime by then.
-        plugins: [faultPlugin('lambdaTimeouts', { returnAfterMs: 2_500, killAfterPosts: KILL_AFTER_POSTS })],
+        ...SHORT_TIMEOUTS,
+        visibilityTimeoutSeconds: SHORT_TIMEOUTS.functionTimeoutSeconds + 1,
+        // Returns a second after the function timeout: Lambda has stopped the runtime by then.
+        plugins: [
+          faultPlugin('lambdaTimeouts', {
+            returnAfterMs: (SHORT_TIMEOUTS.functionTimeoutSeconds + 1) * 1000,
+            killAfterPosts: KILL_AFTER_POSTS,
+          }),
+        ],
         onEnvironmentEvent: timeouts.onEnvironmentEvent,
       },
       drive: async (pipeline: FaultPipeline) => {

@@ -19,6 +19,14 @@ export const COMMON_OPTIONS = {
   visibilityTimeoutSeconds: 12,
 } as const;
 
+/**
+ * For scenarios whose failed records should come back soon: a short function timeout, and the queue's
+ * visibility as short. Not shorter: a fresh execution environment's first invocation (its clients' first
+ * calls, its code not yet compiled) must fit in it on a loaded machine, or every replacement of a timed-out
+ * environment times out in turn.
+ */
+export const SHORT_TIMEOUTS = { functionTimeoutSeconds: 4, visibilityTimeoutSeconds: 4 } as const;
+
 /** Sends `count` requests plus two whose template kycert does not know (404: never retried), and settles. */
 export const sendAndSettle =
   (prefix: string, count = 14) =>
