@@ -130,7 +130,15 @@ describe('decide: every input maps to exactly one decision', () => {
             expect(fields).toEqual(['action', 'replayed', 'runId']);
             break;
           case 'retry':
-            expect(fields.filter((f) => f !== 'note')).toEqual(['action', 'cause', 'delaySeconds']);
+            expect(fields.filter((f) => f !== 'note' && f !== 'givesBackAttempt')).toEqual([
+              'action',
+              'cause',
+              'delaySeconds',
+            ]);
+            // Only a 429 gives its attempt back (and only when 429s spend none, the default).
+            expect(decision.givesBackAttempt === true).toBe(
+              status(result) === 429 && options.rateLimitedSpendsAttempt !== true,
+            );
             break;
           case 'deadLetter':
             expect(fields.filter((f) => f !== 'code')).toEqual(['action', 'detail', 'reason']);
