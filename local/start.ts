@@ -72,6 +72,18 @@ const program = new Command('npm start --')
     integer('--sandbox-port', 0, 65_535),
     8787,
   )
+  .option(
+    '--kycert-rate-limit <n>',
+    'requests the kycert sandbox allows per window (kycert: per minute)',
+    integer('--kycert-rate-limit', 1, 100_000),
+    600,
+  )
+  .option(
+    '--kycert-rate-window <seconds>',
+    "the sandbox's rate-limit window; the worker is told the same",
+    integer('--kycert-rate-window', 1, 3600),
+    60,
+  )
   .addOption(new Option('--verbose', 'show the worker’s own logs (Powertools, INFO)').default(false))
   .addHelpText(
     'after',
@@ -97,6 +109,8 @@ const flags = program.opts<{
   sqsPort: number;
   dynamodbPort: number;
   sandboxPort: number;
+  kycertRateLimit: number;
+  kycertRateWindow: number;
   verbose: boolean;
 }>();
 
@@ -118,6 +132,13 @@ if (
   (process.env.KYCERT_BASE_URL === undefined || process.env.KYCERT_API_KEY === undefined)
 ) {
   fail(2, 'set both KYCERT_BASE_URL and KYCERT_API_KEY to call a real kycert, or neither to use the sandbox');
+}
+if (
+  externalKycert !== undefined &&
+  (program.getOptionValueSource('kycertRateLimit') === 'cli' ||
+    program.getOptionValueSource('kycertRateWindow') === 'cli')
+) {
+  fail(2, '--kycert-rate-limit and --kycert-rate-window set the sandbox: with KYCERT_BASE_URL there is none');
 }
 
 let bodies: string[];
@@ -146,6 +167,8 @@ try {
         : undefined,
     sandbox: {
       port: flags.sandboxPort,
+      rateLimitPerMinute: flags.kycertRateLimit,
+      rateLimitWindowMs: flags.kycertRateWindow * 1000,
       // The demo scripts its faults; a file of messages meets a well-behaved sandbox.
       ...(flags.messages === undefined
         ? { faultScript: demoFaultScript, faults: { retryAfterSeconds: 2 } }
@@ -223,6 +246,10 @@ console.log(`kycert-queue local pipeline: ${where}`);
 console.log(
   `  SQS ${pipeline.aws.sqsEndpoint} · DynamoDB ${pipeline.aws.dynamodbEndpoint} · concurrency ${flags.concurrency} · environments ${flags.environments} · max attempts ${flags.maxAttempts}`,
 );
+if (pipeline.sandbox !== undefined) {
+  const { limit, windowMs } = pipeline.sandbox.rateLimit();
+  console.log(`  kycert sandbox allows ${limit} requests per ${windowMs / 1000} s`);
+}
 ownsStateFile = claimStateFile(
   `${JSON.stringify({ pid: process.pid, ...pipeline.workerEnv, KYCERT_API_KEY: undefined }, null, 2)}\n`,
 );

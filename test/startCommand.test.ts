@@ -133,6 +133,31 @@ describe('npm start', () => {
     expect(result.stdout).toMatch(/· concurrency 2 · environments 1 ·/);
   }, 30_000);
 
+  it('--kycert-rate-limit and --kycert-rate-window set the sandbox’s limit, and the startup line says it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kq-rate-'));
+    writeFileSync(join(dir, 'none.jsonl'), '');
+    const result = await runStart([
+      '--messages',
+      join(dir, 'none.jsonl'),
+      '--kycert-rate-limit',
+      '30',
+      '--kycert-rate-window',
+      '3',
+      ...freePorts,
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('kycert sandbox allows 30 requests per 3 s');
+  }, 30_000);
+
+  it.each([
+    ['--kycert-rate-limit', '0', '--kycert-rate-limit must be a whole number from 1 to 100000.'],
+    ['--kycert-rate-window', '1.5', '--kycert-rate-window must be a whole number from 1 to 3600.'],
+  ])('%s %s is refused in one line, exit 2', async (flag, value, message) => {
+    const result = await runStart([flag, value]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+  });
+
   it('an unknown flag prints the usage and exits 2', async () => {
     const result = await runStart(['--mesages', 'x.jsonl']);
     expect(result.code).toBe(2);
