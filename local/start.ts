@@ -273,7 +273,12 @@ const settled = await pipeline.waitUntilSettled({
 progress.stop();
 
 const report = await pipeline.report();
-printSummary(report, pipeline.sandbox?.stats(), flags.messages === undefined ? DEMO_MESSAGES : undefined);
+printSummary(
+  report,
+  pipeline.sandbox?.stats(),
+  flags.messages === undefined ? DEMO_MESSAGES : undefined,
+  pipeline.sandbox?.rateLimit(),
+);
 if (flags.report !== undefined) {
   mkdirSync(dirname(flags.report), { recursive: true });
   writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);

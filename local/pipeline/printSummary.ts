@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
 import type { SandboxStats } from '../sandbox/index.js';
 import type { DemoMessage } from './demoMessages.js';
+import { rateLimitUse } from './rateLimitUse.js';
 import type { PipelineReport } from './startLocalPipeline.js';
 import { tableStyle } from './tableStyle.js';
 
@@ -12,6 +13,7 @@ export function printSummary(
   report: PipelineReport,
   sandbox: SandboxStats | undefined,
   demo?: readonly DemoMessage[],
+  rateLimit?: { limit: number; windowMs: number },
 ): void {
   const style = tableStyle(process.stdout, process.env);
   const outcomes = new Table({
@@ -47,6 +49,17 @@ export function printSummary(
       `\nkycert sandbox: ${sandbox.postRuns} POSTs (${statuses}), ${sandbox.runsCreated} runs created, ` +
         `${sandbox.replays} replays, ${duplicates} keys with more than one run.`,
     );
+    const use =
+      rateLimit === undefined
+        ? undefined
+        : rateLimitUse(Object.values(sandbox.postsByIdempotencyKey).flat(), rateLimit);
+    if (rateLimit !== undefined && use !== undefined) {
+      const percent = (share: number) => `${(100 * share).toFixed(1)} %`;
+      console.log(
+        `kycert rate limit (${rateLimit.limit} per ${rateLimit.windowMs / 1000} s): ${percent(use.used)} used over the ` +
+          `${use.fullWindows} full window(s) of the run; ${percent(use.rateLimitedShare)} of POSTs answered 429.`,
+      );
+    }
   }
   if (demo !== undefined) {
     console.log('\nWhat the demo set shows:');
