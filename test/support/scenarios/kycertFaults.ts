@@ -42,8 +42,34 @@ export const sendAndSettle =
     await pipeline.settle();
   };
 
+/** The backlog-drain scenario's messages: 12 windows of its sandbox's limit. */
+export const BACKLOG_MESSAGES = 120;
+
 /** How long the account stays blocked in the revoked-key and missing-scope scenarios. */
 const ACCOUNT_BLOCK_MS = 3_000;
+
+/**
+ * Runs `action` `delayMs` after the sandbox first answers `status`, as an operator reacts to the alarm: timed
+ * from the first refusal, not from the start, so that a slow start on a loaded machine cannot let the fix
+ * land before the fault ever struck. Gives up quietly after a minute (the scenario's assertions then say so).
+ */
+function afterFirstAnswer(
+  pipeline: FaultPipeline,
+  status: number,
+  delayMs: number,
+  action: () => void,
+): void {
+  const deadlineMs = Date.now() + 60_000;
+  const poll = setInterval(() => {
+    if ((pipeline.sandbox.stats().byStatus[String(status)] ?? 0) > 0) {
+      clearInterval(poll);
+      setTimeout(action, delayMs);
+    } else if (Date.now() > deadlineMs) {
+      clearInterval(poll);
+      action();
+    }
+  }, 50);
+}
 
 /** A secret file holding `value`, for the fileApiKey plugin. */
 function secretFile(value: string): string {
@@ -114,6 +140,19 @@ export function kycertFaultScenarios() {
       },
       drive: sendAndSettle('limit', 18),
     },
+    backlogDrain: {
+      name: 'a backlog of 12 windows’ worth drained by 3 environments at kycert’s limit (10 per second)',
+      options: {
+        ...COMMON_OPTIONS,
+        concurrency: 6,
+        batchSize: 10,
+        sandbox: { rateLimitPerMinute: 10, rateLimitWindowMs: 1_000 },
+      },
+      drive: async (pipeline: FaultPipeline) => {
+        await pipeline.enqueue(requestBodies(BACKLOG_MESSAGES, { prefix: 'backlog' }));
+        await pipeline.settle();
+      },
+    },
     resetAfterCreate: {
       name: 'connection reset after the run was created',
       options: {
@@ -178,26 +217,31 @@ export function kycertFaultScenarios() {
       },
       drive: async (pipeline: FaultPipeline) => {
         await pipeline.enqueue(requestBodies(6, { prefix: 'revoked' }));
-        // The operator notices the alarm and puts the current key in the secret 3 s later.
-        setTimeout(() => writeFileSync(revokedSecret, 'sk_test_current'), ACCOUNT_BLOCK_MS);
+        // The operator notices the alarm and puts the current key in the secret 3 s after the first 401.
+        afterFirstAnswer(pipeline, 401, ACCOUNT_BLOCK_MS, () =>
+          writeFileSync(revokedSecret, 'sk_test_current'),
+        );
         await pipeline.settle();
         return { refreshes: secretReads.events.length };
       },
     },
     outOfCredits: {
-      name: '402 out of credits for the first 8 s: the flow pauses, one probe at a time, and resumes once topped up',
+      name: '402 out of credits for 8 s from the first one: the flow pauses, one probe at a time, and resumes once topped up',
       options: { ...COMMON_OPTIONS, sandbox: { credits: 0 } },
       drive: async (pipeline: FaultPipeline) => {
-        setTimeout(() => pipeline.sandbox.setCredits(Number.POSITIVE_INFINITY), 8_000);
+        // kycert answers 402 for 8 s from the first one, then the credits are topped up.
+        afterFirstAnswer(pipeline, 402, 8_000, () => pipeline.sandbox.setCredits(Number.POSITIVE_INFINITY));
         await pipeline.enqueue(requestBodies(40, { prefix: 'credits' }));
         await pipeline.settle();
       },
     },
     missingScope: {
-      name: '403: the key lacks runs:write until the scope is granted 3 s later',
+      name: '403: the key lacks runs:write until the scope is granted 3 s after the first 403',
       options: { ...COMMON_OPTIONS, sandbox: { apiKeys: [{ key: 'sk_test_local', scopes: ['runs:read'] }] } },
       drive: async (pipeline: FaultPipeline) => {
-        setTimeout(() => pipeline.sandbox.setValidApiKeys(['sk_test_local']), ACCOUNT_BLOCK_MS);
+        afterFirstAnswer(pipeline, 403, ACCOUNT_BLOCK_MS, () =>
+          pipeline.sandbox.setValidApiKeys(['sk_test_local']),
+        );
         await pipeline.enqueue(requestBodies(10, { prefix: 'scope' }));
         await pipeline.settle();
       },
