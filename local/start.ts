@@ -84,6 +84,10 @@ const program = new Command('npm start --')
     integer('--kycert-rate-window', 1, 3600),
     60,
   )
+  .option(
+    '--no-follow-runs',
+    'stop at the accepted runs: no status checks, no decisions (the default follows each run to its decision)',
+  )
   .addOption(new Option('--verbose', 'show the worker’s own logs (Powertools, INFO)').default(false))
   .addHelpText(
     'after',
@@ -111,6 +115,7 @@ const flags = program.opts<{
   sandboxPort: number;
   kycertRateLimit: number;
   kycertRateWindow: number;
+  followRuns: boolean;
   verbose: boolean;
 }>();
 
@@ -178,6 +183,7 @@ try {
     dynamodbPort: flags.dynamodbPort,
     concurrency: flags.concurrency,
     environments: flags.environments,
+    followRuns: flags.followRuns,
     batchSize: flags.batchSize,
     maxAttempts: flags.maxAttempts,
     backoffBaseSeconds: flags.backoffBase,
@@ -285,9 +291,10 @@ if (flags.report !== undefined) {
   console.log(`Report written to ${flags.report}`);
 }
 if (!settled) {
-  const { pending } = await pipeline.snapshot();
+  const { pending, statusChecksPending } = await pipeline.snapshot();
   console.error(
-    `npm start: timed out after ${flags.timeout} s with ${pending} message(s) still pending (raise --timeout?)`,
+    `npm start: timed out after ${flags.timeout} s with ${pending} message(s) still pending` +
+      `${statusChecksPending > 0 ? ` and ${statusChecksPending} run(s) awaiting a decision` : ''} (raise --timeout?)`,
   );
   await shutdown(1);
 }

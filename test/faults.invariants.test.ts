@@ -40,6 +40,12 @@ const outcome = (key: string, fields: Partial<OutcomeReport>): OutcomeReport => 
   replayed: false,
   first_attempt_at: new Date(T0_MS).toISOString(),
   updated_at: new Date(T0_MS).toISOString(),
+  run_status: null,
+  decision: null,
+  risk_band: null,
+  decided_at: null,
+  decision_source: null,
+  status_checks: null,
   ...fields,
 });
 const dlq = (body: string, reason: string, key: string | null): DeadLetterReport => ({

@@ -23,6 +23,7 @@ beforeAll(async () => {
   processEnvBefore = { ...process.env };
   pipeline = await startLocalPipeline({
     environments: 2,
+    followRuns: true,
     sqsPort: 0,
     dynamodbPort: 0,
     sandbox: { port: 0, faultScript: demoFaultScript, faults: { retryAfterSeconds: 1 } },
@@ -32,11 +33,12 @@ beforeAll(async () => {
   });
   processEnvAfterStart = { ...process.env };
   await pipeline.enqueue(DEMO_MESSAGES.map((m) => m.body));
-  const settled = await pipeline.waitUntilSettled({ timeoutMs: 25_000 });
+  // Settled: every message done with, and every accepted run followed to its decision.
+  const settled = await pipeline.waitUntilSettled({ timeoutMs: 40_000 });
   expect(settled).toBe(true);
   report = await pipeline.report();
   sandbox = pipeline.sandbox?.stats() as SandboxStats;
-}, 40_000);
+}, 60_000);
 
 afterAll(async () => {
   await pipeline?.stop();
@@ -98,6 +100,26 @@ describe('the local pipeline on the demo set', () => {
       expect(sandbox.bodiesByIdempotencyKey[key]).toHaveLength(1);
     },
   );
+
+  it('follows every accepted run to the status and decision kycert gives for it, by status checks', async () => {
+    const succeeded = report.outcomes.filter((o) => o.status === 'succeeded');
+    expect(succeeded.length).toBeGreaterThan(0);
+    for (const outcome of succeeded) {
+      const response = await fetch(`${pipeline.kycertBaseUrl}/bureau/runs/${outcome.run_id}`, {
+        headers: { 'x-api-key': pipeline.workerEnv.KYCERT_API_KEY ?? '' },
+      });
+      const body = (await response.json()) as Record<string, unknown>;
+      const run = (body.run ?? body) as { status: string; decision?: string | null };
+      expect(outcome).toMatchObject({
+        run_status: run.status.toLowerCase(),
+        decision: run.decision ?? null,
+        decision_source: 'status_check',
+      });
+      expect(outcome.status_checks).toBeGreaterThanOrEqual(1);
+    }
+    expect(sandbox.getRuns).toBeGreaterThanOrEqual(succeeded.length);
+    expect(await pipeline.snapshot()).toMatchObject({ statusChecksPending: 0 });
+  });
 
   it('never calls kycert for invalid messages, and dead-letters them verbatim with their reason', () => {
     expect(report.dlq).toEqual(

@@ -242,6 +242,7 @@ describe('a status check', () => {
         decision_source: { S: 'status_check' },
         decided_at: { S: '2026-11-23T12:00:05.000Z' },
         decision_published_at: { S: '2026-11-23T12:00:05.000Z' },
+        status_checks: { N: '1' }, // the one GET that found the result
       });
       expect(item?.list_status?.S).toMatch(new RegExp(`^${listStatus}#[0-3]$`));
       const events = eventBridge

@@ -376,7 +376,12 @@ export class OutcomeStore {
     const refused = await this.#update(
       key,
       at.nowMs,
-      { set, remove: ['next_check_at'] },
+      {
+        set,
+        remove: ['next_check_at', 'check_slot_ms'],
+        // The check that found the result is a check too: `status_checks` counts every GET that was answered.
+        ...(at.source === 'status_check' ? { add: { status_checks: { N: '1' } } } : {}),
+      },
       'run_id = :run_id AND (attribute_not_exists(run_status) OR run_status = :queued OR run_status = :overdue)',
       {
         ':run_id': { S: result.runId },

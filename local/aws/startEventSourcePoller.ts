@@ -57,6 +57,15 @@ export interface EventSourcePollerOptions {
    * it, Lambda ignores the response and deletes the whole batch when the handler returns. @default true
    */
   readonly reportBatchItemFailures?: boolean;
+  /**
+   * When a polling loop takes its execution environment. `beforePoll`: it holds a free one before it polls,
+   * so no record waits invisible for an environment (the requests queue). `afterReceive`: it polls first and
+   * waits for a free environment with the records in hand, as Lambda does when the function is at its
+   * concurrency: for a second queue feeding the same environments (the status checks), whose empty long polls
+   * must not hold an environment the requests queue could use. Records that wait long enough come back
+   * after their visibility timeout, as they would in Lambda. @default 'beforePoll'
+   */
+  readonly reserveEnvironment?: 'beforePoll' | 'afterReceive';
   /** @default 'kycert-worker' */
   readonly functionName?: string;
   /** Reported as `context.memoryLimitInMB`. @default 128 MB */
@@ -347,7 +356,21 @@ export async function startEventSourcePoller(options: EventSourcePollerOptions):
     }
   };
 
+  const workAfterReceive = async (): Promise<void> => {
+    while (!stopping) {
+      const messages = await receiveBatch();
+      if (messages.length === 0) continue;
+      const environment = stopping ? undefined : await invoker.reserve(stopSignal.signal);
+      if (environment === undefined) {
+        await release(messages);
+        return;
+      }
+      await invoke(environment, messages);
+    }
+  };
+
   const work = async (): Promise<void> => {
+    if (settings.reserveEnvironment === 'afterReceive') return workAfterReceive();
     while (!stopping) {
       const environment = await invoker.reserve(stopSignal.signal);
       if (environment === undefined) {
@@ -407,6 +430,7 @@ function validateSettings(options: EventSourcePollerOptions) {
     reportBatchItemFailures: options.reportBatchItemFailures ?? defaults.reportBatchItemFailures,
     functionName: options.functionName ?? defaults.functionName,
     memorySizeMb: options.memorySizeMb ?? defaults.memorySizeMb,
+    reserveEnvironment: options.reserveEnvironment ?? 'beforePoll',
   };
   const ranges: ReadonlyArray<
     readonly [name: string, value: number, min: number, max: number, unit: string]

@@ -25,7 +25,12 @@ export interface LocalAwsOptions {
   readonly visibilityTimeoutSeconds?: number;
   /** @default 'kycert-outcomes' */
   readonly tableName?: string;
+  /** Also the status checks' queue and its DLQ, as deployed when runs are followed. @default false */
+  readonly statusChecks?: boolean;
 }
+
+/** As deployed (lib/runQueues.ts): SQS's highest maxReceiveCount. */
+const STATUS_CHECK_MAX_RECEIVE_COUNT = 1000;
 
 /** What a worker process needs in its environment to run against the emulators. */
 export type LocalAwsEnv = {
@@ -40,6 +45,7 @@ export type LocalAwsEnv = {
   /** Given so the worker's attempt budget and the queue's redrive policy come from the same number. */
   readonly MAX_ATTEMPTS: string;
   readonly MAX_RECEIVE_COUNT: string;
+  readonly STATUS_CHECK_QUEUE_URL?: string;
 };
 
 export interface LocalAws {
@@ -50,6 +56,8 @@ export interface LocalAws {
   readonly queueArn: string;
   readonly deadLetterQueueUrl: string;
   readonly deadLetterQueueArn: string;
+  /** The status checks' queue, with `statusChecks`. */
+  readonly statusCheckQueue: { readonly queueUrl: string; readonly deadLetterQueueUrl: string } | undefined;
   readonly tableName: string;
   readonly maxAttempts: number;
   readonly maxReceiveCount: number;
@@ -102,6 +110,15 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       maxReceiveCount,
       visibilityTimeoutSeconds,
     });
+    const checks =
+      options.statusChecks === true
+        ? await createQueuePair(clients.sqs, {
+            queueName: 'kycert-status-checks',
+            deadLetterQueueName: 'kycert-status-checks-dlq',
+            maxReceiveCount: STATUS_CHECK_MAX_RECEIVE_COUNT,
+            visibilityTimeoutSeconds,
+          })
+        : undefined;
     await createOutcomeTable(clients.dynamodb, tableName);
 
     const ownClients = clients;
@@ -111,6 +128,10 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       dynamodbEndpoint: dynamodbEmulator.endpoint,
       region,
       ...queues,
+      statusCheckQueue:
+        checks === undefined
+          ? undefined
+          : { queueUrl: checks.queueUrl, deadLetterQueueUrl: checks.deadLetterQueueUrl },
       tableName,
       maxAttempts,
       maxReceiveCount,
@@ -127,6 +148,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
         OUTCOME_TABLE_NAME: tableName,
         MAX_ATTEMPTS: String(maxAttempts),
         MAX_RECEIVE_COUNT: String(maxReceiveCount),
+        ...(checks === undefined ? {} : { STATUS_CHECK_QUEUE_URL: checks.queueUrl }),
       },
       stop() {
         stopping ??= stopAll(ownClients, started);

@@ -17,7 +17,16 @@ export function printSummary(
 ): void {
   const style = tableStyle(process.stdout, process.env);
   const outcomes = new Table({
-    head: ['external_id', 'idempotency key', 'status', 'attempts', 'HTTP', 'run_id / reason'],
+    head: [
+      'external_id',
+      'idempotency key',
+      'status',
+      'attempts',
+      'HTTP',
+      'run_id / reason',
+      'run',
+      'decision',
+    ],
     style,
   });
   for (const o of report.outcomes) {
@@ -30,6 +39,8 @@ export function printSummary(
       o.run_id === null
         ? (o.dead_letter_reason ?? o.error_code ?? '')
         : `${o.run_id}${o.replayed ? ' (replayed)' : ''}`,
+      o.run_status ?? '',
+      o.decision === null ? '' : `${o.decision}${o.risk_band === null ? '' : ` (${o.risk_band})`}`,
     ]);
   }
   console.log(`\nOutcomes (${report.outcomes.length}, DynamoDB):`);
@@ -46,7 +57,7 @@ export function printSummary(
       .map(([status, count]) => `${status}×${count}`)
       .join(' ');
     console.log(
-      `\nkycert sandbox: ${sandbox.postRuns} POSTs (${statuses}), ${sandbox.runsCreated} runs created, ` +
+      `\nkycert sandbox: ${sandbox.postRuns} POSTs, ${sandbox.getRuns} status checks (answers: ${statuses}), ${sandbox.runsCreated} runs created, ` +
         `${sandbox.replays} replays, ${duplicates} keys with more than one run.`,
     );
     const use =

@@ -8,13 +8,13 @@ export function createProgressDisplay(options: { total: number; tty: boolean }) 
     ? new SingleBar(
         {
           format:
-            ' {bar} {value}/{total} done · {pending} pending · {dlq} in DLQ · kycert: {posts} POSTs, {runs} runs',
+            ' {bar} {value}/{total} done · {pending} pending · {dlq} in DLQ · {followed} runs awaiting a decision · kycert: {posts} POSTs, {runs} runs',
           hideCursor: true,
         },
         Presets.shades_classic,
       )
     : undefined;
-  bar?.start(options.total, 0, { pending: options.total, dlq: 0, posts: 0, runs: 0 });
+  bar?.start(options.total, 0, { pending: options.total, dlq: 0, followed: 0, posts: 0, runs: 0 });
   let lastLine = '';
   return {
     update(snapshot: PipelineSnapshot, sandbox: SandboxStats | undefined) {
@@ -22,6 +22,7 @@ export function createProgressDisplay(options: { total: number; tty: boolean }) 
       const values = {
         pending: snapshot.pending,
         dlq: snapshot.deadLettered,
+        followed: snapshot.statusChecksPending,
         posts: sandbox?.postRuns ?? '?',
         runs: sandbox?.runsCreated ?? '?',
       };
@@ -30,7 +31,7 @@ export function createProgressDisplay(options: { total: number; tty: boolean }) 
         bar.update(done, values);
         return;
       }
-      const line = `progress: ${done}/${snapshot.enqueued} done, ${values.pending} pending, ${values.dlq} in DLQ, kycert ${values.posts} POSTs, ${values.runs} runs`;
+      const line = `progress: ${done}/${snapshot.enqueued} done, ${values.pending} pending, ${values.dlq} in DLQ, ${values.followed} runs awaiting a decision, kycert ${values.posts} POSTs, ${values.runs} runs`;
       if (line !== lastLine) console.log(line);
       lastLine = line;
     },

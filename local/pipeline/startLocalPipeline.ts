@@ -50,6 +50,11 @@ export interface LocalPipelineOptions {
   httpTimeoutMs?: number;
   /** Powertools log level of the worker. @default 'ERROR' (the progress display speaks for it) */
   logLevel?: string;
+  /**
+   * Follow every accepted run to its decision: a status checks queue and a second event source into the same
+   * environments, as deployed. The pipeline is settled only once every followed run is decided. @default false
+   */
+  followRuns?: boolean;
   /** Extra worker environment (e.g. KYCERT_THROTTLE_THRESHOLD); it wins over the pipeline's own settings. */
   workerEnv?: Record<string, string>;
   /** The function behind the queue. @default the worker's `handler` export */
@@ -71,6 +76,8 @@ export interface PipelineSnapshot {
   enqueued: number;
   /** Messages still on the main queue: waiting, in flight or waiting out a retry delay. */
   pending: number;
+  /** Runs still followed (status checks on their queue); 0 when runs are not followed. */
+  statusChecksPending: number;
   deadLettered: number;
   invocationsInFlight: number;
 }
@@ -88,6 +95,14 @@ export interface OutcomeReport {
   replayed: boolean | null;
   first_attempt_at: string | null;
   updated_at: string | null;
+  /** kycert's run, once followed: `queued`, a terminal status, or `decision_overdue`. */
+  run_status: string | null;
+  decision: string | null;
+  risk_band: string | null;
+  decided_at: string | null;
+  /** `status_check` or `webhook`: how the decision was learnt. */
+  decision_source: string | null;
+  status_checks: number | null;
 }
 
 export interface DeadLetterReport {
@@ -110,6 +125,8 @@ export interface LocalPipeline {
   readonly kycertBaseUrl: string;
   readonly workerEnv: Readonly<Record<string, string>>;
   readonly poller: EventSourcePoller;
+  /** The status checks' event source, with `followRuns`. */
+  readonly statusCheckPoller: EventSourcePoller | undefined;
   readonly environments: ExecutionEnvironments;
   /** Sends each body verbatim as one message; returns the message ids. */
   enqueue(bodies: readonly string[]): Promise<string[]>;
@@ -146,6 +163,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       dynamodbPort: options.dynamodbPort,
       maxAttempts: options.maxAttempts ?? 4,
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 6 * functionTimeoutSeconds,
+      statusChecks: options.followRuns === true,
     });
     started.push(aws);
 
@@ -159,6 +177,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       KYCERT_PROBE_BASE_SECONDS: '1',
       KYCERT_PROBE_MAX_SECONDS: '5',
       QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(aws.visibilityTimeoutSeconds),
+      // Locally a run is checked on every few seconds, not every 15 minutes at most.
+      STATUS_CHECK_MAX_INTERVAL_SECONDS: '4',
       BACKOFF_BASE_SECONDS: String(options.backoffBaseSeconds ?? 1),
       BACKOFF_MAX_SECONDS: String(options.backoffMaxSeconds ?? 4),
       HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 5_000),
@@ -191,6 +211,23 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       onEvent: options.onPollerEvent,
     });
     started.push(poller);
+    const statusCheckQueue = aws.statusCheckQueue;
+    const statusCheckPoller =
+      statusCheckQueue === undefined
+        ? undefined
+        : await startEventSourcePoller({
+            sqs: aws.clients.sqs,
+            queueUrl: statusCheckQueue.queueUrl,
+            invoker: environments,
+            functionTimeoutSeconds,
+            batchSize: options.batchSize ?? 10,
+            concurrency: options.concurrency ?? 2,
+            waitTimeSeconds: 1,
+            // Its empty long polls must not hold an environment the requests queue could use.
+            reserveEnvironment: 'afterReceive',
+            onEvent: options.onPollerEvent,
+          });
+    if (statusCheckPoller !== undefined) started.push(statusCheckPoller);
 
     let enqueued = 0;
     const pipeline: LocalPipeline = {
@@ -199,6 +236,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       kycertBaseUrl: kycert.baseUrl,
       workerEnv,
       poller,
+      statusCheckPoller,
       environments,
       async enqueue(bodies) {
         const ids: string[] = [];
@@ -221,15 +259,18 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
         return ids;
       },
       async snapshot() {
-        const [main, dlq] = await Promise.all([
+        const [main, dlq, checks] = await Promise.all([
           queueDepth(aws.clients.sqs, aws.queueUrl),
           queueDepth(aws.clients.sqs, aws.deadLetterQueueUrl),
+          statusCheckQueue === undefined ? 0 : queueDepth(aws.clients.sqs, statusCheckQueue.queueUrl),
         ]);
         return {
           enqueued,
           pending: main,
+          statusChecksPending: checks,
           deadLettered: dlq,
-          invocationsInFlight: poller.stats().invocationsInFlight,
+          invocationsInFlight:
+            poller.stats().invocationsInFlight + (statusCheckPoller?.stats().invocationsInFlight ?? 0),
         };
       },
       async waitUntilSettled({ timeoutMs, onProgress, pollMs = 250 }) {
@@ -237,7 +278,12 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
         for (;;) {
           const snapshot = await pipeline.snapshot();
           onProgress?.(snapshot);
-          if (snapshot.pending === 0 && snapshot.invocationsInFlight === 0) return true;
+          if (
+            snapshot.pending === 0 &&
+            snapshot.statusChecksPending === 0 &&
+            snapshot.invocationsInFlight === 0
+          )
+            return true;
           if (Date.now() >= deadlineMs) return false;
           await new Promise((resolve) => setTimeout(resolve, pollMs));
         }
@@ -318,6 +364,12 @@ export function toOutcomeReport(item: Record<string, AttributeValue>): OutcomeRe
     replayed: item.replayed?.BOOL ?? null,
     first_attempt_at: text('first_attempt_at'),
     updated_at: text('updated_at'),
+    run_status: text('run_status'),
+    decision: text('decision'),
+    risk_band: text('risk_band'),
+    decided_at: text('decided_at'),
+    decision_source: text('decision_source'),
+    status_checks: num('status_checks'),
   };
 }
 
