@@ -406,6 +406,34 @@ describe.concurrent('startEventSourcePoller', () => {
     });
   });
 
+  it('reserveEnvironment afterReceive: holds no environment while its polls come back empty, takes one for records', async (test) => {
+    const { expect } = test;
+
+    // Prepare: one environment for two queues, as the requests and the status checks share the worker's.
+    const queueUrl = await createTestQueue(30);
+    let reservations = 0;
+    const { handler, invocations } = recordingHandler();
+    const oneEnvironment = inProcessInvoker(handler);
+    const countingInvoker = {
+      reserve: (signal: AbortSignal) => {
+        reservations++;
+        return oneEnvironment.reserve(signal);
+      },
+    };
+
+    // Act
+    await startPoller(test, { queueUrl, invoker: countingInvoker, reserveEnvironment: 'afterReceive' });
+    await sleep(1_500); // at least one empty long poll
+    const reservationsWhileEmpty = reservations;
+    const messageId = await send(queueUrl, 'a status check');
+    await until(async () => expect(await messagesLeft(queueUrl)).toBe(0));
+
+    // Assess
+    expect(reservationsWhileEmpty).toBe(0);
+    expect(reservations).toBe(1);
+    expect(invocations).toEqual([{ messageIds: [messageId], receiveCounts: ['1'] }]);
+  });
+
   it('keeps gathering records for a batch during the batching window', async (test) => {
     const { expect } = test;
 
