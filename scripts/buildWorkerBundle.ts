@@ -25,6 +25,14 @@ export const WORKER_BUNDLE_FILE = 'index.mjs';
  * worker relies on recent client options (`useQueueUrlAsEndpoint`); bundling ships the versions the tests
  * ran against. The source map lets `--enable-source-maps` (the function's NODE_OPTIONS) point stack traces
  * at the TypeScript sources.
+ *
+ * Two options are there for the cold start (issue 14, BENCHMARKS.md P4, each measured by bench/p4Cuts.ts):
+ * - `sourcesContent: false`: the map keeps the positions but not a copy of every source file, so Node, which
+ *   reads the whole map when the bundle loads, parses a third of it; stack traces stay mapped.
+ * - `esbuildDetection`: defined as undici's own Node.js build defines it (its `build:node` script, the bundle
+ *   Node.js ships as `fetch`), which leaves out the experimental Milo HTTP parser — two base64 WebAssembly
+ *   builds that undici loads only when asked to (`UNDICI_USE_MILO`, the `useMilo` option; we ask for neither).
+ *   The llhttp parser undici uses by default stays, in both its builds (WASM SIMD, and the fallback).
  */
 export const WORKER_BUNDLE_OPTIONS = {
   absWorkingDir: repoRoot,
@@ -36,6 +44,8 @@ export const WORKER_BUNDLE_OPTIONS = {
   mainFields: ['module', 'main'],
   minify: true,
   sourcemap: true,
+  sourcesContent: false,
+  define: { esbuildDetection: '1' },
   banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
   logLevel: 'warning',
 } as const satisfies BuildOptions;
