@@ -20,15 +20,20 @@ export interface WorkerAwsClients {
  */
 export function benchWorkerDeps(env: Record<string, string>, clients: WorkerAwsClients): WorkerDeps {
   const config: WorkerConfig = loadConfig(env);
-  return createWorkerDeps(config, {
-    outcomeStore: new OutcomeStore({
-      client: clients.dynamodb,
-      tableName: config.outcomeTableName,
-      ttlSeconds: config.outcomeTtlSeconds,
-    }),
-    deadLetterQueue: new DeadLetterQueue({ client: clients.sqs, queueUrl: config.deadLetterQueueUrl }),
-    visibility: new MessageVisibility({ client: clients.sqs, queueUrl: config.queueUrl }),
-  });
+  return createWorkerDeps(
+    config,
+    {
+      outcomeStore: new OutcomeStore({
+        client: clients.dynamodb,
+        tableName: config.outcomeTableName,
+        ttlSeconds: config.outcomeTtlSeconds,
+      }),
+      deadLetterQueue: new DeadLetterQueue({ client: clients.sqs, queueUrl: config.deadLetterQueueUrl }),
+      visibility: new MessageVisibility({ client: clients.sqs, queueUrl: config.queueUrl }),
+    },
+    // The shared flow control's item is in the same table: its client too must be the benchmark's.
+    clients,
+  );
 }
 
 const BENCH_CREDENTIALS = { accessKeyId: 'bench', secretAccessKey: 'bench' } as const;
