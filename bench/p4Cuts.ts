@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { type BuildOptions, build, type Plugin } from 'esbuild';
-import { buildWorkerBundle, WORKER_BUNDLE_OPTIONS } from '../scripts/buildWorkerBundle.js';
+import { buildWorkerBundle, ownSourcesOnly, WORKER_BUNDLE_OPTIONS } from '../scripts/buildWorkerBundle.js';
 import { bundleComposition, bytesByGroup } from './bundleComposition.js';
 import {
   COLD_START_METRICS,
@@ -35,6 +35,8 @@ interface Variant {
   options: (shipped: BuildOptions) => BuildOptions;
   rewrites?: readonly SourceRewrite[];
   withoutLlhttpFallback?: boolean;
+  /** The map cut to our own sources, as the build script does (`ownSourcesOnly`). */
+  ownSourcesMap?: boolean;
 }
 
 interface SourceRewrite {
@@ -102,27 +104,37 @@ const VARIANTS: readonly Variant[] = [
     rewrites: [ZOD_NAMED_IMPORT],
   },
   {
+    label: 'source map: + our own sources only',
+    reference: 'source map: sourcesContent false',
+    options: (shipped) => ({ ...OLD_OPTIONS(shipped), sourcesContent: false }),
+    rewrites: [ZOD_NAMED_IMPORT],
+    ownSourcesMap: true,
+  },
+  {
     label: 'undici: esbuildDetection (no Milo)',
     options: (shipped) => ({ ...OLD_OPTIONS(shipped), define: shipped.define }),
     rewrites: [ZOD_NAMED_IMPORT],
   },
-  { label: 'all three cuts (shipped)', options: (shipped) => shipped },
+  { label: 'all cuts (shipped)', options: (shipped) => shipped, ownSourcesMap: true },
   {
     label: 'not shipped: + Powertools Tracer',
-    reference: 'all three cuts (shipped)',
+    reference: 'all cuts (shipped)',
     options: (shipped) => shipped,
+    ownSourcesMap: true,
     rewrites: [WITH_TRACER],
   },
   {
     label: 'not shipped: + llhttp fallback left out',
-    reference: 'all three cuts (shipped)',
+    reference: 'all cuts (shipped)',
     options: (shipped) => shipped,
+    ownSourcesMap: true,
     withoutLlhttpFallback: true,
   },
   {
     label: 'not shipped: + zod jitless',
-    reference: 'all three cuts (shipped)',
+    reference: 'all cuts (shipped)',
     options: (shipped) => shipped,
+    ownSourcesMap: true,
     rewrites: [ZOD_JITLESS],
   },
 ];
@@ -198,6 +210,10 @@ try {
       metafile: true,
       plugins: [variantPlugin(variant)],
     });
+    if (variant.ownSourcesMap) {
+      const map = `${outfile}.map`;
+      writeFileSync(map, JSON.stringify(ownSourcesOnly(JSON.parse(readFileSync(map, 'utf8')))));
+    }
     const composition = bundleComposition(result.metafile);
     built.push({
       label: variant.label,
