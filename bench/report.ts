@@ -17,9 +17,10 @@ export const TARGETS = {
   p2MaxBusyRatio: 1 / 20,
   p3MinUtilisation: 0.9,
   p3Max429Share: 0.02,
-  /** 1 MB read as 10^6 bytes, the stricter reading. */
-  p4MaxBundleBytes: 1_000_000,
-  p4MaxInitMs: 150,
+  /** Issue 14: 1.25 MB, read as 10^6 bytes per MB, the stricter reading. */
+  p4MaxBundleBytes: 1_250_000,
+  /** Issue 14: init + first POST of the new bundle ÷ 80d7c5d's, in one run. */
+  p4MaxInitRatio: 0.75,
   p5MaxWritesPerSuccess: 2,
 } as const;
 
@@ -30,6 +31,7 @@ export interface FinalLine {
   p3_utilisation: number;
   p3_429_share: number;
   p4_bundle_bytes: number;
+  p4_init_ratio: number;
   p4_init_ms: number;
   p5_writes_per_success: number;
 }
@@ -54,8 +56,9 @@ export function finalLine(results: BenchResults): FinalLine {
     p2_busy_ratio: round(p2.busyRatio, 4),
     p3_utilisation: round(results.p3.throttled.utilisation, 3),
     p3_429_share: round(results.p3.throttled.rateLimitedShare, 4),
-    p4_bundle_bytes: results.p4.bundle.bytes,
-    p4_init_ms: round(results.p4.initMs, 1),
+    p4_bundle_bytes: results.p4.current.bytes,
+    p4_init_ratio: round(results.p4.ratios.initPlusFirstPost, 3),
+    p4_init_ms: round(results.p4.current.initMs, 1),
     p5_writes_per_success: round(results.p2.p5.dynamodbWritesPerSuccess, 3),
   };
 }
@@ -141,23 +144,63 @@ export function reportRows(results: BenchResults): ReportRow[] {
     },
     {
       metric: 'P4 bundle size (index.mjs as the package ships it)',
-      ours: bytes(p4.bundle.bytes),
-      baseline: '',
-      ratio: '',
+      ours: bytes(p4.current.bytes),
+      baseline: `${bytes(p4.baseline.bytes)} at 80d7c5d`,
+      ratio: times(p4.current.bytes / p4.baseline.bytes),
       target: `≤ ${bytes(TARGETS.p4MaxBundleBytes)}`,
       met: met(line.p4_bundle_bytes <= TARGETS.p4MaxBundleBytes),
     },
     {
-      metric: `P4 module init, fresh process, NODE_OPTIONS=${p4.bundle.nodeOptions || '(none)'} as deployed`,
-      ours: ms(p4.initMs),
-      baseline: '',
-      ratio: '',
-      target: `≤ ${TARGETS.p4MaxInitMs} ms`,
-      met: met(line.p4_init_ms <= TARGETS.p4MaxInitMs),
+      metric: `P4 cold start: init + first POST, fresh process, NODE_OPTIONS=${p4.nodeOptions || '(none)'} as deployed`,
+      ours: ms(p4.current.initPlusFirstPostMs),
+      baseline: `${ms(p4.baseline.initPlusFirstPostMs)} at 80d7c5d`,
+      ratio: times(p4.ratios.initPlusFirstPost),
+      target: `≤ ${TARGETS.p4MaxInitRatio}×`,
+      met: met(line.p4_init_ratio <= TARGETS.p4MaxInitRatio),
     },
     {
-      metric: 'P4 · module init without NODE_OPTIONS',
-      ours: ms(p4.initMsWithoutNodeOptions),
+      metric: 'P4 · module init',
+      ours: ms(p4.current.initMs),
+      baseline: `${ms(p4.baseline.initMs)} at 80d7c5d`,
+      ratio: times(p4.ratios.init),
+      target: '',
+      met: '',
+    },
+    {
+      metric: 'P4 · first POST (connect, HTTP parser compiled, answer)',
+      ours: ms(p4.current.firstPostMs),
+      baseline: `${ms(p4.baseline.firstPostMs)} at 80d7c5d`,
+      ratio: '',
+      target: '',
+      met: '',
+    },
+    {
+      metric: 'P4 · init + whole first invocation (AWS calls to the emulators)',
+      ours: ms(p4.current.initPlusFirstInvocationMs),
+      baseline: `${ms(p4.baseline.initPlusFirstInvocationMs)} at 80d7c5d`,
+      ratio: `${times(p4.ratios.initPlusFirstInvocation)} (CPU ${times(p4.ratios.initPlusFirstInvocationCpu)})`,
+      target: '',
+      met: '',
+    },
+    {
+      metric: 'P4 · next invocations (2nd and later) of the same process',
+      ours: ms(p4.current.warmInvocationMs),
+      baseline: `${ms(p4.baseline.warmInvocationMs)} at 80d7c5d`,
+      ratio: '',
+      target: '',
+      met: '',
+    },
+    {
+      metric: 'P4 · source map beside index.mjs',
+      ours: bytes(p4.current.sourceMapBytes),
+      baseline: `${bytes(p4.baseline.sourceMapBytes)} at 80d7c5d`,
+      ratio: '',
+      target: '',
+      met: '',
+    },
+    {
+      metric: 'P4 · stack traces mapped to TypeScript with the deployed NODE_OPTIONS',
+      ours: p4.stackTraceMapped ? 'yes' : 'no',
       baseline: '',
       ratio: '',
       target: '',

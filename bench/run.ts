@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { measureP1Overhead, type P1Options } from './p1Overhead.js';
 import { measureP2FunctionTime, type P2Options } from './p2FunctionTime.js';
 import { measureP3RateLimit, type P3Options } from './p3RateLimit.js';
-import { buildWorkerBundle, measureP4ColdStart, type P4Options } from './p4ColdStart.js';
+import { buildP4Bundles, measureP4ColdStart, type P4Options } from './p4ColdStart.js';
 import { type BenchResults, finalLine, renderTable, reportRows } from './report.js';
 
 interface Sizes {
@@ -37,7 +37,7 @@ export const SIZES: Record<'full' | 'quick', Sizes> = {
       retryAfterSeconds: 2,
     },
     p3: { limit: 100, windowMs: 10_000, measuredWindows: 5, concurrency: 4, batchSize: 10 },
-    p4: { initRuns: 11 },
+    p4: { rounds: 21, warmInvocations: 3 },
   },
   quick: {
     p1: { messagesPerRound: 60, slowMessagesPerRound: 4, slowLatencyMs: 50, rounds: 5, warmUpRounds: 1 },
@@ -50,7 +50,7 @@ export const SIZES: Record<'full' | 'quick', Sizes> = {
       retryAfterSeconds: 2,
     },
     p3: { limit: 50, windowMs: 5_000, measuredWindows: 3, concurrency: 4, batchSize: 10 },
-    p4: { initRuns: 5 },
+    p4: { rounds: 7, warmInvocations: 3 },
   },
 };
 
@@ -74,17 +74,18 @@ progress(
   `P2 function time under faults: ${sizes.p2.runs} runs × ${sizes.p2.messagesPerRun} messages per side`,
 );
 const p2 = await measureP2FunctionTime(sizes.p2);
-// P3 mostly waits for rate-limit windows: the bundle is built meanwhile; its init is timed once P3 is over.
+// P3 mostly waits for rate-limit windows: the bundles are built meanwhile; their cold starts are timed once
+// P3 is over.
 progress(
-  `P3 rate limit: L=${sizes.p3.limit} per ${sizes.p3.windowMs / 1000} s, ${sizes.p3.measuredWindows} windows measured; P4 bundle built meanwhile`,
+  `P3 rate limit: L=${sizes.p3.limit} per ${sizes.p3.windowMs / 1000} s, ${sizes.p3.measuredWindows} windows measured; P4 bundles built meanwhile`,
 );
-const [p3, bundle] = await Promise.all([measureP3RateLimit(sizes.p3), buildWorkerBundle()]);
-progress(`P4 cold start: ${sizes.p4.initRuns} fresh processes per form`);
+const [p3, bundles] = await Promise.all([measureP3RateLimit(sizes.p3), buildP4Bundles()]);
+progress(`P4 cold start: ${sizes.p4.rounds} rounds of a fresh process per bundle, 80d7c5d's and the new one`);
 let p4: BenchResults['p4'];
 try {
-  p4 = await measureP4ColdStart(bundle, sizes.p4);
+  p4 = await measureP4ColdStart(bundles, sizes.p4);
 } finally {
-  bundle.remove();
+  bundles.remove();
 }
 const results: BenchResults = { p1, p2, p3, p4 };
 

@@ -89,7 +89,7 @@ export interface KycertQueueProps extends Partial<WorkerSettings> {
   readonly functionTimeout?: Duration;
   /** @default 512 */
   readonly functionMemorySizeMb?: number;
-  /** @default Tracing.ACTIVE */
+  /** Lambda's X-Ray tracing of the worker (see WorkerFunctionProps.tracing). @default Tracing.DISABLED */
   readonly tracing?: Tracing;
   /** @default RetentionDays.THREE_MONTHS */
   readonly logRetention?: RetentionDays;

@@ -28,7 +28,16 @@ export const WorkerFunctionDefaults = {
   /** The work waits on I/O; 512 MB buys the CPU share that parses the bundle quickly on a cold start. */
   memorySizeMb: 512,
   logRetention: RetentionDays.THREE_MONTHS,
-  tracing: Tracing.ACTIVE,
+  /**
+   * Off. The worker carries no X-Ray SDK, so active tracing would record Lambda's own segment of each
+   * invocation and no span inside it. Powertools Tracer would add the spans (the AWS calls, the POST to
+   * kycert), but measured beside the shipped bundle (bench/p4Cuts.ts; BENCHMARKS.md, P4, "Tracing") it gives
+   * back most of what a cut of issue 14 saves: +126 KB (the bundle past 1.25 MB), 7–9 % more init CPU,
+   * 11–14 % more CPU to the end of the first invocation, and about a third more CPU on the invocations after
+   * it, as its context tracking (cls-hooked) hooks every promise. The logs and metrics already say what each
+   * message did and how long kycert took.
+   */
+  tracing: Tracing.DISABLED,
 } as const;
 
 /** Room for the DynamoDB claim and result writes, the DLQ send and the visibility change of one record. */
@@ -81,9 +90,11 @@ export interface WorkerFunctionProps {
   /** @default RetentionDays.THREE_MONTHS */
   readonly logRetention?: RetentionDays;
   /**
-   * Lambda's X-Ray tracing: cold starts and invocation timing, and traces continued from producers through
-   * SQS. It needs `xray:PutTraceSegments` on `*` (X-Ray has no resource-level permissions).
-   * @default Tracing.ACTIVE
+   * Lambda's X-Ray tracing. `Tracing.ACTIVE` records each invocation's segment (init and invocation timing,
+   * continued from a producer's trace through SQS), without spans inside it (see
+   * `WorkerFunctionDefaults.tracing`). Active or pass-through tracing grants `xray:PutTraceSegments` on `*`
+   * (X-Ray has no resource-level permissions).
+   * @default Tracing.DISABLED
    */
   readonly tracing?: Tracing;
 }

@@ -7,9 +7,10 @@
  *
  * `npm run build:worker` runs it alone.
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decode, encode, type SourceMapSegment } from '@jridgewell/sourcemap-codec';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -25,6 +26,15 @@ export const WORKER_BUNDLE_FILE = 'index.mjs';
  * worker relies on recent client options (`useQueueUrlAsEndpoint`); bundling ships the versions the tests
  * ran against. The source map lets `--enable-source-maps` (the function's NODE_OPTIONS) point stack traces
  * at the TypeScript sources.
+ *
+ * Two options are there for the cold start (issue 14, BENCHMARKS.md P4, each measured by bench/p4Cuts.ts):
+ * - `sourcesContent: false`: the map keeps the positions but not a copy of every source file, so Node, which
+ *   reads the whole map when the bundle loads, parses a third of it; stack traces stay mapped. The build then
+ *   cuts the map to our own sources (`ownSourcesOnly`).
+ * - `esbuildDetection`: defined as undici's own Node.js build defines it (its `build:node` script, the bundle
+ *   Node.js ships as `fetch`), which leaves out the experimental Milo HTTP parser — two base64 WebAssembly
+ *   builds that undici loads only when asked to (`UNDICI_USE_MILO`, the `useMilo` option; we ask for neither).
+ *   The llhttp parser undici uses by default stays, in both its builds (WASM SIMD, and the fallback).
  */
 export const WORKER_BUNDLE_OPTIONS = {
   absWorkingDir: repoRoot,
@@ -36,6 +46,8 @@ export const WORKER_BUNDLE_OPTIONS = {
   mainFields: ['module', 'main'],
   minify: true,
   sourcemap: true,
+  sourcesContent: false,
+  define: { esbuildDetection: '1' },
   banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
   logLevel: 'warning',
 } as const satisfies BuildOptions;
@@ -79,6 +91,8 @@ async function buildBundle(options: BuildOptions, outdir: string): Promise<Worke
       outfile: join(staging, WORKER_BUNDLE_FILE),
       metafile: true,
     });
+    const mapPath = join(staging, `${WORKER_BUNDLE_FILE}.map`);
+    writeFileSync(mapPath, JSON.stringify(ownSourcesOnly(JSON.parse(readFileSync(mapPath, 'utf8')))));
     for (const file of [WORKER_BUNDLE_FILE, `${WORKER_BUNDLE_FILE}.map`]) {
       renameSync(join(staging, file), join(outdir, file));
     }
@@ -86,6 +100,51 @@ async function buildBundle(options: BuildOptions, outdir: string): Promise<Worke
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/** The parts of a source map (v3) the bundles' maps use. */
+export interface SourceMapV3 {
+  version: 3;
+  sources: string[];
+  names: string[];
+  mappings: string;
+}
+
+/**
+ * The map cut to our own sources (no `node_modules/`): Node decodes the whole map when the bundle loads with
+ * `--enable-source-maps`, and the dependencies' mappings are most of it — 1.5 MB against 60 KB for the worker,
+ * a tenth of its init (BENCHMARKS.md, P4). A stack frame in our code still names its TypeScript file and line;
+ * a frame inside a dependency shows its place in index.mjs.
+ */
+export function ownSourcesOnly(map: SourceMapV3): SourceMapV3 {
+  const sourceIndex = new Map<number, number>();
+  const sources: string[] = [];
+  map.sources.forEach((source, index) => {
+    if (source.includes('node_modules/')) return;
+    sourceIndex.set(index, sources.length);
+    sources.push(source);
+  });
+  const nameIndex = new Map<number, number>();
+  const names: string[] = [];
+  const keptName = (index: number) => {
+    if (!nameIndex.has(index)) {
+      nameIndex.set(index, names.length);
+      names.push(map.names[index] ?? '');
+    }
+    return nameIndex.get(index) as number;
+  };
+  const lines = decode(map.mappings).map((line) =>
+    line.flatMap((segment): SourceMapSegment[] => {
+      if (segment.length === 1) return [];
+      const [column, source, sourceLine, sourceColumn] = segment;
+      const kept = sourceIndex.get(source);
+      if (kept === undefined) return [];
+      return segment.length === 5
+        ? [[column, kept, sourceLine, sourceColumn, keptName(segment[4])]]
+        : [[column, kept, sourceLine, sourceColumn]];
+    }),
+  );
+  return { version: 3, sources, names, mappings: encode(lines) };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -166,6 +166,22 @@ describe('final line', () => {
       medianWindowUtilisation: 1,
       cost,
     };
+    const p4Side = {
+      bytes: 0,
+      sourceMapBytes: 1,
+      composition: [],
+      byGroup: [],
+      initMs: 1,
+      firstInvocationMs: 1,
+      firstPostMs: 1,
+      initPlusFirstPostMs: 2,
+      initPlusFirstInvocationMs: 2,
+      initPlusFirstInvocationCpuMs: 2,
+      warmInvocationMs: 1,
+      warmCpuMs: 1,
+      firstTraceSubsegments: {},
+      samples: [],
+    };
     const results = {
       p1: { headline: row, rows: [row], measuredRounds: 1, awsCallsPerMessage: {} },
       p2: {
@@ -189,17 +205,19 @@ describe('final line', () => {
         messagesPerMode: 1,
       },
       p4: {
-        bundle: {
-          bytes: 123,
-          sourceMapBytes: 1,
-          composition: [],
-          compositionMatchesSynth: true,
-          nodeOptions: '',
+        nodeOptions: '--enable-source-maps',
+        compositionMatchesSynth: true,
+        stackTraceMapped: true,
+        rounds: 1,
+        current: { ...p4Side, bytes: 123, initMs: 99.94 },
+        baseline: { ...p4Side, bytes: 456, commit: '80d7c5d' },
+        ratios: {
+          initPlusFirstPost: 0.73456,
+          initPlusFirstInvocation: 0.9,
+          initPlusFirstInvocationCpu: 0.8,
+          init: 0.7,
+          initCpu: 0.7,
         },
-        initMs: 99.94,
-        initSamplesMs: [],
-        initMsWithoutNodeOptions: 90,
-        initSamplesWithoutNodeOptionsMs: [],
       },
     } satisfies BenchResults;
     // Act
@@ -211,6 +229,7 @@ describe('final line', () => {
       'p3_utilisation',
       'p3_429_share',
       'p4_bundle_bytes',
+      'p4_init_ratio',
       'p4_init_ms',
       'p5_writes_per_success',
     ]);
@@ -220,6 +239,7 @@ describe('final line', () => {
       p3_utilisation: 0.95,
       p3_429_share: 0.0123,
       p4_bundle_bytes: 123,
+      p4_init_ratio: 0.735,
       p4_init_ms: 99.9,
       p5_writes_per_success: 2,
     });

@@ -1,6 +1,7 @@
-import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, UpdateItemCommand, type UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
+import { FLOW_CONTROL_KEY } from '../../functions/kycert-worker/sharedFlowControl.js';
 import type { WorkerPluginFactory } from '../../local/lambda/WorkerPlugin.js';
 import { createInMemoryAwsHandler } from './inMemoryAwsHandler.js';
 import { patchSdkSend } from './patchSdkSend.js';
@@ -21,9 +22,12 @@ const answerAwsInMemory: WorkerPluginFactory<{ mode: 'inMemory' | 'stubbedSend' 
   if (mode === 'stubbedSend') {
     mockClient(DynamoDBClient)
       .on(UpdateItemCommand)
-      .callsFake(() => ({
-        Attributes: { attempts: { N: '1' }, first_attempt_at: { S: new Date().toISOString() } },
-      }));
+      .callsFake((input: UpdateItemCommandInput) =>
+        input.Key?.idempotency_key?.S === FLOW_CONTROL_KEY
+          ? // The shared schedule's reservation: a slot now (P1's rate limit spaces nothing).
+            { Attributes: { tat_ms: { N: String(Date.now()) } } }
+          : { Attributes: { attempts: { N: '1' }, first_attempt_at: { S: new Date().toISOString() } } },
+      );
     mockClient(SQSClient).resolves({});
     return {};
   }

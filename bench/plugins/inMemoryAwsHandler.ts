@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { FLOW_CONTROL_KEY } from '../../functions/kycert-worker/sharedFlowControl.js';
 
 /**
  * An SDK v3 request handler that answers DynamoDB and SQS in memory, so a client built with it runs its whole
@@ -7,7 +8,9 @@ import { createHash, randomUUID } from 'node:crypto';
  *
  * Answers are the success shapes the worker reads: `UpdateItem` with `ReturnValues: ALL_NEW` returns a fresh
  * claim (attempts 1), `SendMessage` a message id with the body's MD5 (the SQS client checks it), anything
- * else `{}`. Every call is counted by operation.
+ * else `{}`. The shared flow control's item (sharedFlowControl.ts) is kept for real, its rate schedule only:
+ * `tat_ms` set or advanced under the two conditions a reservation writes with, a refused condition answered as
+ * DynamoDB does (ConditionalCheckFailedException with the item). Every call is counted by operation.
  */
 export interface InMemoryAwsHandler {
   handle(request: InMemoryRequest): Promise<{ response: InMemoryResponse }>;
@@ -34,6 +37,7 @@ const decoder = new TextDecoder();
 
 export function createInMemoryAwsHandler(nowMs: () => number = Date.now): InMemoryAwsHandler {
   const calls = new Map<string, number>();
+  const flowControl = { tatMs: undefined as number | undefined };
   return {
     calls,
     async handle(request) {
@@ -41,6 +45,8 @@ export function createInMemoryAwsHandler(nowMs: () => number = Date.now): InMemo
       const operation = target.slice(target.indexOf('.') + 1);
       calls.set(operation, (calls.get(operation) ?? 0) + 1);
       const input = JSON.parse(bodyText(request.body) || '{}') as Record<string, unknown>;
+      const key = (input.Key as { idempotency_key?: { S?: string } } | undefined)?.idempotency_key?.S;
+      if (key === FLOW_CONTROL_KEY) return { response: flowControlAnswer(operation, input, flowControl) };
       return { response: jsonResponse(answer(operation, input, nowMs)) };
     },
     updateHttpClientConfig() {},
@@ -71,6 +77,47 @@ function answer(operation: string, input: Record<string, unknown>, nowMs: () => 
     default:
       return {};
   }
+}
+
+/** The rate schedule's two reservation writes (idle: `:tat`; busy: `:span`) and reads of the item. */
+function flowControlAnswer(
+  operation: string,
+  input: Record<string, unknown>,
+  state: { tatMs: number | undefined },
+): InMemoryResponse {
+  const item = () => ({
+    idempotency_key: { S: FLOW_CONTROL_KEY },
+    ...(state.tatMs === undefined ? {} : { tat_ms: { N: String(state.tatMs) } }),
+  });
+  if (operation === 'GetItem') return jsonResponse({ Item: item() });
+  if (operation !== 'UpdateItem') return jsonResponse({});
+  const values = (input.ExpressionAttributeValues ?? {}) as Record<string, { N?: string }>;
+  const number = (name: string) => Number(values[name]?.N);
+  const nowMs = number(':now');
+  if (values[':tat'] !== undefined) {
+    if (state.tatMs !== undefined && state.tatMs >= nowMs) return conditionalCheckFailed(item());
+    state.tatMs = number(':tat');
+  } else if (values[':span'] !== undefined) {
+    if (state.tatMs === undefined || state.tatMs < nowMs) return conditionalCheckFailed(item());
+    state.tatMs += number(':span');
+  } else if (values[':at'] !== undefined) {
+    state.tatMs = Math.max(state.tatMs ?? 0, number(':at'));
+  }
+  return jsonResponse({ Attributes: item() });
+}
+
+function conditionalCheckFailed(item: unknown): InMemoryResponse {
+  return {
+    statusCode: 400,
+    headers: { 'content-type': 'application/x-amz-json-1.0' },
+    body: encoder.encode(
+      JSON.stringify({
+        __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException',
+        message: 'The conditional request failed',
+        Item: item,
+      }),
+    ),
+  };
 }
 
 function bodyText(body: unknown): string {

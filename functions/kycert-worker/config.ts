@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   DEFAULT_MAX_RATE_LIMIT_RESET_SECONDS,
   DEFAULT_QUEUE_RETENTION_SECONDS,

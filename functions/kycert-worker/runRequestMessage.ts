@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { checkDocument, normaliseDocument, redactDocuments, type SubjectType } from './brazilianDocument.js';
 import { quoteForHumans } from './sqsText.js';
 

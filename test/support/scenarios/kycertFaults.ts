@@ -45,6 +45,9 @@ export const sendAndSettle =
 /** The backlog-drain scenario's messages: 12 windows of its sandbox's limit. */
 export const BACKLOG_MESSAGES = 120;
 
+/** The missing-scope scenario's messages. */
+export const MISSING_SCOPE_MESSAGES = 40;
+
 /** How long the account stays blocked in the revoked-key and missing-scope scenarios. */
 const ACCOUNT_BLOCK_MS = 3_000;
 
@@ -242,7 +245,7 @@ export function kycertFaultScenarios() {
         afterFirstAnswer(pipeline, 403, ACCOUNT_BLOCK_MS, () =>
           pipeline.sandbox.setValidApiKeys(['sk_test_local']),
         );
-        await pipeline.enqueue(requestBodies(10, { prefix: 'scope' }));
+        await pipeline.enqueue(requestBodies(MISSING_SCOPE_MESSAGES, { prefix: 'scope' }));
         await pipeline.settle();
       },
     },

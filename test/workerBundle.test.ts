@@ -1,0 +1,69 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decode } from '@jridgewell/sourcemap-codec';
+import { describe, expect, it } from 'vitest';
+import { stackTraceMapped } from '../bench/p4ColdStart.js';
+import {
+  buildWorkerBundle,
+  ownSourcesOnly,
+  WORKER_BUNDLE_DIR,
+  WORKER_BUNDLE_FILE,
+} from '../scripts/buildWorkerBundle.js';
+
+// The bundle the package ships (dist/worker, built by the global setup with the shipped options).
+const bundle = join(WORKER_BUNDLE_DIR, WORKER_BUNDLE_FILE);
+
+describe('worker bundle', () => {
+  it('starts with source maps on, as deployed, and its stack traces name the TypeScript sources', async () => {
+    expect(await stackTraceMapped(bundle, '--enable-source-maps')).toBe(true);
+  });
+
+  it('names the TypeScript sources only through its source map', async () => {
+    // Control for the test above: without --enable-source-maps the same error points into index.mjs.
+    expect(await stackTraceMapped(bundle, '')).toBe(false);
+  });
+
+  it('ships a source map of our own sources only, without their text', () => {
+    const map = JSON.parse(readFileSync(`${bundle}.map`, 'utf8')) as {
+      sources: string[];
+      sourcesContent?: unknown;
+    };
+    expect(map.sources).toContain('../../functions/kycert-worker/config.ts');
+    expect(map.sources.filter((source) => !source.startsWith('../../functions/'))).toEqual([]);
+    expect(map.sourcesContent).toBeUndefined();
+  });
+
+  it("bundles undici's llhttp parsers and not its experimental Milo ones", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kycert-queue-worker-bundle-test-'));
+    try {
+      const { metafile } = await buildWorkerBundle(dir);
+      const inputs = Object.keys(metafile.inputs);
+      expect(inputs.filter((input) => input.includes('undici/lib/milo/'))).toEqual([]);
+      expect(
+        inputs.filter((input) => /undici\/lib\/llhttp\/llhttp(_simd)?-wasm\.js$/.test(input)),
+      ).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ownSourcesOnly', () => {
+  it('keeps the mappings into our sources, renumbering sources and names, and drops the rest', () => {
+    // Prepare: one generated line; segments [column, source, line, column, name?] into a dependency and ours.
+    const map = {
+      version: 3 as const,
+      sources: ['../../node_modules/undici/index.js', '../../functions/kycert-worker/handler.ts'],
+      names: ['request', 'handler'],
+      // [0,0,0,0,0] [10,1,5,2,1] [20,0,1,0] [30] — encoded by @jridgewell/sourcemap-codec
+      mappings: 'AAAAA,UCKEC,UDJF,U',
+    };
+    // Act
+    const own = ownSourcesOnly(map);
+    // Assess
+    expect(own.sources).toEqual(['../../functions/kycert-worker/handler.ts']);
+    expect(own.names).toEqual(['handler']);
+    expect(decode(own.mappings)).toEqual([[[10, 0, 5, 2, 0]]]);
+  });
+});
