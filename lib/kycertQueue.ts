@@ -9,13 +9,13 @@ import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { OutcomeTable, REDRIVE_MAX_RECEIVE_COUNT } from '../functions/kycert-worker/constants.js';
+import { REDRIVE_MAX_RECEIVE_COUNT } from '../functions/kycert-worker/constants.js';
 import { ApiKeyAgeCheck } from './apiKeyAgeCheck.js';
 import { type ConsumerConcurrency, consumerConcurrencyFor } from './consumerConcurrency.js';
 import { InvalidSettingsError } from './errors.js';
 import { type AlarmKey, type AlarmThresholds, KycertQueueMonitoring } from './kycertQueueMonitoring.js';
 import { optionalNagSuppressions } from './optionalNagSuppressions.js';
-import { OutcomeStoreTable } from './outcomeStoreTable.js';
+import { type IndexUpgradeStep, OutcomeStoreTable } from './outcomeStoreTable.js';
 import { RunQueues } from './runQueues.js';
 import { DEFAULT_STAGE, STAGE_NAME_PATTERN, stackNameFor } from './stackName.js';
 import { WorkerFunction, WorkerFunctionDefaults } from './workerFunction.js';
@@ -87,6 +87,12 @@ export interface KycertQueueProps extends Partial<WorkerSettings> {
   readonly logRetention?: RetentionDays;
   /** Main queue retention; must outlast `idempotencyWindowHours`. @default 4 days */
   readonly queueRetention?: Duration;
+  /**
+   * Only to upgrade a stack deployed with the old `by-status` index: deploy with 1, then 2, then without it
+   * (CloudFormation changes one index per update; docs/deploy.md, "Upgrading the outcome table's indexes").
+   * @default none: the current indexes, `by-run-id` and `by-list-status`
+   */
+  readonly outcomeIndexUpgradeStep?: IndexUpgradeStep;
 }
 
 /**
@@ -156,7 +162,10 @@ export class KycertQueue extends Construct {
     });
     this.queue = queues.queue;
     this.deadLetterQueue = queues.deadLetterQueue;
-    this.outcomeTable = new OutcomeStoreTable(this, 'Outcomes').table;
+    const outcomes = new OutcomeStoreTable(this, 'Outcomes', {
+      indexUpgradeStep: props.outcomeIndexUpgradeStep,
+    });
+    this.outcomeTable = outcomes.table;
 
     const apiKeyKmsKeyArn = checkedKmsKeyArn(props.apiKeySecretKmsKeyArn);
     const apiKey = this.#apiKeySecret(props, apiKeyKmsKeyArn);
@@ -193,8 +202,8 @@ export class KycertQueue extends Construct {
       lambdaFunction: this.workerFunction,
       functionTimeout,
       table: this.outcomeTable,
-      indexName: OutcomeTable.statusIndexName,
-      // The worker's GetItem and UpdateItem, and the operator CLI's Query on the index.
+      indexNames: outcomes.indexNames,
+      // The worker's and the webhook receiver's GetItem and UpdateItem, and the Query of the CLI and the receiver.
       tableOperations: ['GetItem', 'UpdateItem', 'Query'],
       alarmEmail: props.alarmEmail,
       alarmTopic: props.alarmTopic,

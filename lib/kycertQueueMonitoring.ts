@@ -92,8 +92,8 @@ export interface KycertQueueMonitoringProps {
   /** The worker's timeout, for the duration alarm. */
   readonly functionTimeout: Duration;
   readonly table: ITable;
-  /** The table's global secondary index, alarmed on like the table. */
-  readonly indexName: string;
+  /** The table's global secondary indexes, alarmed on like the table (a throttled index throttles the table's writes). */
+  readonly indexNames: readonly string[];
   /** Table operations whose system errors are counted: the worker's and the operator CLI's. */
   readonly tableOperations: readonly string[];
   /** Subscribed to the alarm topic when set. @default no subscription */
@@ -161,7 +161,16 @@ export class KycertQueueMonitoring extends Construct {
         period: FIVE_MINUTES,
       });
     const tableDimensions = { TableName: props.table.tableName };
-    const indexDimensions = { ...tableDimensions, GlobalSecondaryIndexName: props.indexName };
+    const indexDimensions = (indexName: string) => ({
+      ...tableDimensions,
+      GlobalSecondaryIndexName: indexName,
+    });
+    const indexThrottleMetrics = Object.fromEntries(
+      props.indexNames.flatMap((indexName, i) => [
+        [`read${i}`, dynamoMetric('ReadThrottleEvents', indexDimensions(indexName))],
+        [`write${i}`, dynamoMetric('WriteThrottleEvents', indexDimensions(indexName))],
+      ]),
+    );
 
     const alarm = (key: AlarmKey, description: string, options: AlarmOptions) => {
       const created = new Alarm(this, `${key[0]?.toUpperCase()}${key.slice(1)}Alarm`, {
@@ -321,16 +330,13 @@ export class KycertQueueMonitoring extends Construct {
       }),
       indexThrottles: alarm(
         'indexThrottles',
-        `DynamoDB throttled reads or writes on the outcome table's ${props.indexName} index.`,
+        `DynamoDB throttled reads or writes on the outcome table's indexes (${props.indexNames.join(', ')}).`,
         {
           metric: new MathExpression({
-            expression: filledSum({ read: {}, write: {} }),
-            usingMetrics: {
-              read: dynamoMetric('ReadThrottleEvents', indexDimensions),
-              write: dynamoMetric('WriteThrottleEvents', indexDimensions),
-            },
+            expression: filledSum(indexThrottleMetrics),
+            usingMetrics: indexThrottleMetrics,
             period: FIVE_MINUTES,
-            label: `throttle events, ${props.indexName} index`,
+            label: 'throttle events, indexes',
           }),
           threshold: 1,
           evaluationPeriods: 3,
@@ -524,8 +530,14 @@ export class KycertQueueMonitoring extends Construct {
         left: [
           dynamoMetric('ReadThrottleEvents', tableDimensions).with({ label: 'read throttles, table' }),
           dynamoMetric('WriteThrottleEvents', tableDimensions).with({ label: 'write throttles, table' }),
-          dynamoMetric('ReadThrottleEvents', indexDimensions).with({ label: 'read throttles, index' }),
-          dynamoMetric('WriteThrottleEvents', indexDimensions).with({ label: 'write throttles, index' }),
+          ...props.indexNames.flatMap((indexName) => [
+            dynamoMetric('ReadThrottleEvents', indexDimensions(indexName)).with({
+              label: `read throttles, ${indexName}`,
+            }),
+            dynamoMetric('WriteThrottleEvents', indexDimensions(indexName)).with({
+              label: `write throttles, ${indexName}`,
+            }),
+          ]),
         ],
         right: props.tableOperations.map((operation) =>
           dynamoMetric('SystemErrors', { ...tableDimensions, Operation: operation }).with({

@@ -661,20 +661,28 @@ describe('alarms', () => {
     ]);
   });
 
-  it.each([
-    ['outcome-table-throttles', () => [{ Name: 'TableName', Value: { Ref: tableId() } }]],
-    [
-      'outcome-index-throttles',
-      () => [
-        { Name: 'GlobalSecondaryIndexName', Value: 'by-status' },
-        { Name: 'TableName', Value: { Ref: tableId() } },
-      ],
-    ],
-  ])('%s: read and write throttle events', (name, dimensions) => {
-    expect(alarmProperties(name).Metrics).toEqual([
+  it('outcome-table-throttles: read and write throttle events', () => {
+    const dimensions = [{ Name: 'TableName', Value: { Ref: tableId() } }];
+    expect(alarmProperties('outcome-table-throttles').Metrics).toEqual([
       expect.objectContaining({ Expression: 'FILL(read, 0) + FILL(write, 0)' }),
-      metricStat('read', 'AWS/DynamoDB', 'ReadThrottleEvents', dimensions(), 'Sum'),
-      metricStat('write', 'AWS/DynamoDB', 'WriteThrottleEvents', dimensions(), 'Sum'),
+      metricStat('read', 'AWS/DynamoDB', 'ReadThrottleEvents', dimensions, 'Sum'),
+      metricStat('write', 'AWS/DynamoDB', 'WriteThrottleEvents', dimensions, 'Sum'),
+    ]);
+  });
+
+  it('outcome-index-throttles: read and write throttle events of both indexes, by-run-id and by-list-status', () => {
+    const dimensions = (indexName: string) => [
+      { Name: 'GlobalSecondaryIndexName', Value: indexName },
+      { Name: 'TableName', Value: { Ref: tableId() } },
+    ];
+    expect(alarmProperties('outcome-index-throttles').Metrics).toEqual([
+      expect.objectContaining({
+        Expression: 'FILL(read0, 0) + FILL(write0, 0) + FILL(read1, 0) + FILL(write1, 0)',
+      }),
+      metricStat('read0', 'AWS/DynamoDB', 'ReadThrottleEvents', dimensions('by-run-id'), 'Sum'),
+      metricStat('write0', 'AWS/DynamoDB', 'WriteThrottleEvents', dimensions('by-run-id'), 'Sum'),
+      metricStat('read1', 'AWS/DynamoDB', 'ReadThrottleEvents', dimensions('by-list-status'), 'Sum'),
+      metricStat('write1', 'AWS/DynamoDB', 'WriteThrottleEvents', dimensions('by-list-status'), 'Sum'),
     ]);
   });
 
