@@ -22,6 +22,7 @@ export const ContextKey = {
   apiKeySecretArn: 'apiKeySecretArn',
   apiKeySecretKmsKeyArn: 'apiKeySecretKmsKeyArn',
   secondsPerRecord: 'secondsPerRecord',
+  reservedConcurrency: 'reservedConcurrency',
 } as const;
 type ContextKey = (typeof ContextKey)[keyof typeof ContextKey];
 
@@ -54,6 +55,10 @@ const CONTEXT_RULES: Record<ContextKey, { schema: z.ZodType; rule: string }> = {
   secondsPerRecord: {
     schema: z.coerce.number().positive(),
     rule: 'a number of seconds above 0, such as 1.5',
+  },
+  reservedConcurrency: {
+    schema: z.union([z.literal(false), z.literal('false').transform(() => false as const), positiveInteger]),
+    rule: 'a whole number of concurrent executions, 1 or more, or false to reserve none',
   },
 };
 
@@ -103,6 +108,7 @@ export function appSettingsFromContext(context: Readonly<Record<string, unknown>
     apiKeySecretArn?: string;
     apiKeySecretKmsKeyArn?: string;
     secondsPerRecord?: number;
+    reservedConcurrency?: number | false;
   };
   const stage = c.stage ?? DEFAULT_STAGE;
   const env =
@@ -121,6 +127,7 @@ export function appSettingsFromContext(context: Readonly<Record<string, unknown>
       apiKeySecretArn: c.apiKeySecretArn,
       apiKeySecretKmsKeyArn: c.apiKeySecretKmsKeyArn,
       secondsPerRecord: c.secondsPerRecord,
+      reservedConcurrency: c.reservedConcurrency,
     },
   };
 }

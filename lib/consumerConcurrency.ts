@@ -37,9 +37,11 @@ export interface ConsumerConcurrency {
  * - `maxConcurrency` is the budget divided by B, clamped to Lambda's 2..1000.
  *
  * Lambda's floor of 2 means a budget under 2 (L × t < 120, e.g. the default 60/min at about 1 s a record)
- * can still peak at 2 records in flight, `peakRequestsPerMinute` above L. The worker then relies on its own
- * defences: it paces calls once kycert's `X-RateLimit-Remaining` runs low, and retries a 429 after
- * `Retry-After` without spending the message. The construct warns at synth time when that is the case.
+ * can still have 2 records in flight, `peakRequestsPerMinute` above L. That costs no 429: every call waits
+ * for its slot in the tenant's shared rate schedule (functions/kycert-worker/sharedFlowControl.ts), which is
+ * the authority; this sizing only keeps a full queue from starting more invocations than the schedule has
+ * slots for, each of them then waiting or booking a later slot through its visibility timeout. The
+ * function's reserved concurrency is the event sources' sum (kycertQueue.ts).
  */
 export function consumerConcurrencyFor(options: ConsumerConcurrencyOptions): ConsumerConcurrency {
   const { rateLimitPerMinute, secondsPerRecord } = options;

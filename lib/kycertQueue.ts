@@ -1,4 +1,4 @@
-import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { Alarm, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type Grant, type IGrantable, ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -16,7 +16,7 @@ import { InvalidSettingsError } from './errors.js';
 import { type AlarmKey, type AlarmThresholds, KycertQueueMonitoring } from './kycertQueueMonitoring.js';
 import { optionalNagSuppressions } from './optionalNagSuppressions.js';
 import { type IndexUpgradeStep, OutcomeStoreTable } from './outcomeStoreTable.js';
-import { RunQueues } from './runQueues.js';
+import { DEFAULT_QUEUE_RETENTION, RunQueues } from './runQueues.js';
 import { DEFAULT_STAGE, STAGE_NAME_PATTERN, stackNameFor } from './stackName.js';
 import { WorkerFunction, WorkerFunctionDefaults } from './workerFunction.js';
 import { resolveWorkerSettings, type WorkerSettings } from './workerSettings.js';
@@ -77,6 +77,14 @@ export interface KycertQueueProps extends Partial<WorkerSettings> {
   readonly alarmThresholds?: Partial<AlarmThresholds>;
   /** Time one record keeps its invocation busy, for sizing the event source (consumerConcurrency.ts). @default 1 s */
   readonly secondsPerRecord?: number;
+  /**
+   * The worker's reserved concurrency: at least what its event sources may run together (each
+   * `maxConcurrency`, consumerConcurrency.ts), so that Lambda never throttles their batches and a full queue
+   * cannot start more environments than the rate budget has use for. `false` reserves none, for an account
+   * whose concurrency limit leaves no room to reserve (a new account's limit of 10; docs/deploy.md).
+   * @default the event sources' sum
+   */
+  readonly reservedConcurrency?: number | false;
   /** @default 60 s (see WorkerFunctionDefaults) */
   readonly functionTimeout?: Duration;
   /** @default 512 */
@@ -105,6 +113,9 @@ export class KycertQueue extends Construct {
   public readonly concurrency: ConsumerConcurrency;
   public readonly queue: IQueue;
   public readonly deadLetterQueue: IQueue;
+  /** The status checks' own queue and DLQ; undefined when `followRuns` is false. */
+  public readonly statusCheckQueue: IQueue | undefined;
+  public readonly statusCheckDeadLetterQueue: IQueue | undefined;
   public readonly outcomeTable: ITable;
   public readonly apiKeySecret: ISecret;
   public readonly workerFunction: LambdaFunction;
@@ -130,15 +141,6 @@ export class KycertQueue extends Construct {
       rateLimitPerMinute: this.settings.rateLimitPerMinute,
       secondsPerRecord: props.secondsPerRecord ?? DEFAULT_SECONDS_PER_RECORD,
     });
-    if (this.concurrency.peakRequestsPerMinute > this.settings.rateLimitPerMinute) {
-      Annotations.of(this).addWarningV2(
-        'kycert-queue:concurrency-floor',
-        `At ${this.settings.rateLimitPerMinute} requests/minute the event source cannot go below ` +
-          `${this.concurrency.maxConcurrency} concurrent invocations of ${this.concurrency.batchSize} record(s): ` +
-          `a burst may reach ${Math.round(this.concurrency.peakRequestsPerMinute)}/minute. The worker paces itself ` +
-          "on kycert's X-RateLimit headers and retries 429s after Retry-After; see consumerConcurrency.ts.",
-      );
-    }
     const functionTimeout = props.functionTimeout ?? WorkerFunctionDefaults.timeout;
     const tracing = props.tracing ?? WorkerFunctionDefaults.tracing;
     const queueRetention = props.queueRetention;
@@ -152,16 +154,29 @@ export class KycertQueue extends Construct {
       ]);
     }
 
+    const retentionSeconds = (queueRetention ?? DEFAULT_QUEUE_RETENTION).toSeconds();
+    if (this.settings.accountPauseBudgetHours * 3600 >= retentionSeconds - 3600) {
+      throw new InvalidSettingsError([
+        `accountPauseBudgetHours (${this.settings.accountPauseBudgetHours} h) must stay below the queue retention ` +
+          `less an hour (${retentionSeconds / 3600 - 1} h), or paused messages would expire before their reason is written`,
+      ]);
+    }
+    const visibilityTimeout = Duration.seconds(
+      functionTimeout.toSeconds() * VISIBILITY_TIMEOUT_PER_FUNCTION_TIMEOUT,
+    );
     const queues = new RunQueues(this, 'Queues', {
       queueName: `${stackNameFor(this.stageName)}-requests`,
       maxReceiveCount: REDRIVE_MAX_RECEIVE_COUNT,
-      visibilityTimeout: Duration.seconds(
-        functionTimeout.toSeconds() * VISIBILITY_TIMEOUT_PER_FUNCTION_TIMEOUT,
-      ),
+      visibilityTimeout,
       retentionPeriod: queueRetention,
+      statusCheckQueueName: this.settings.followRuns
+        ? `${stackNameFor(this.stageName)}-status-checks`
+        : undefined,
     });
     this.queue = queues.queue;
     this.deadLetterQueue = queues.deadLetterQueue;
+    this.statusCheckQueue = queues.statusCheckQueue;
+    this.statusCheckDeadLetterQueue = queues.statusCheckDeadLetterQueue;
     const outcomes = new OutcomeStoreTable(this, 'Outcomes', {
       indexUpgradeStep: props.outcomeIndexUpgradeStep,
     });
@@ -173,6 +188,9 @@ export class KycertQueue extends Construct {
     const worker = new WorkerFunction(this, 'Worker', {
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
+      statusCheckQueue: this.statusCheckQueue,
+      queueVisibilityTimeout: visibilityTimeout,
+      queueRetention: Duration.seconds(retentionSeconds),
       table: this.outcomeTable,
       apiKeySecretId: apiKey.secretId,
       apiKeySecretArnForPolicy: apiKey.arnForPolicy,
@@ -181,6 +199,11 @@ export class KycertQueue extends Construct {
       settings: this.settings,
       batchSize: this.concurrency.batchSize,
       maxConcurrency: this.concurrency.maxConcurrency,
+      reservedConcurrency:
+        props.reservedConcurrency === false
+          ? undefined
+          : (props.reservedConcurrency ??
+            this.concurrency.maxConcurrency * (this.statusCheckQueue === undefined ? 1 : 2)),
       timeout: functionTimeout,
       memorySizeMb: props.functionMemorySizeMb,
       tracing,
@@ -199,6 +222,7 @@ export class KycertQueue extends Construct {
       stageName: this.stageName,
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
+      statusCheckDeadLetterQueue: this.statusCheckDeadLetterQueue,
       lambdaFunction: this.workerFunction,
       functionTimeout,
       table: this.outcomeTable,

@@ -43,6 +43,9 @@ export const AlarmName = {
   rateLimited: 'kycert-rate-limited',
   serverOrNetworkErrors: 'kycert-server-or-network-errors',
   authenticationFailures: 'kycert-authentication-failures',
+  accountBlocked: 'kycert-account-blocked',
+  apiKeyUnset: 'api-key-unset',
+  statusCheckDeadLetterQueueNotEmpty: 'status-checks-dlq-not-empty',
   tableThrottles: 'outcome-table-throttles',
   indexThrottles: 'outcome-index-throttles',
   tableSystemErrors: 'outcome-table-system-errors',
@@ -88,6 +91,8 @@ export interface KycertQueueMonitoringProps {
   readonly stageName: string;
   readonly queue: IQueue;
   readonly deadLetterQueue: IQueue;
+  /** The status checks' DLQ, when runs are followed. @default none */
+  readonly statusCheckDeadLetterQueue?: IQueue | undefined;
   readonly lambdaFunction: IFunction;
   /** The worker's timeout, for the duration alarm. */
   readonly functionTimeout: Duration;
@@ -313,6 +318,53 @@ export class KycertQueueMonitoring extends Construct {
         threshold: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
+      accountBlocked: alarm(
+        'accountBlocked',
+        'kycert refused the account (402 out of credits, 403 missing scope, or a 401 that persisted after the ' +
+          'key was re-read): every environment has stopped calling kycert, messages wait without spending attempts.',
+        {
+          // AccountBlocked when an answer opens the breaker (or a message waited past the pause budget),
+          // PausedForAccount for every message that waits: the alarm stays in ALARM while the flow is paused
+          // and returns to OK once a probe succeeds and messages flow again.
+          metric: new MathExpression({
+            expression: filledSum({ blocked: {}, paused: {} }),
+            usingMetrics: {
+              blocked: workerMetric(MetricName.accountBlocked, Stats.SUM),
+              paused: workerMetric(MetricName.pausedForAccount, Stats.SUM),
+            },
+            period: FIVE_MINUTES,
+            label: 'account-level refusals and paused messages',
+          }),
+          threshold: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+      apiKeyUnset: alarm(
+        'apiKeyUnset',
+        'The API key secret holds no kycert key (still the placeholder the stack generated): nothing is sent ' +
+          'to kycert, messages wait.',
+        {
+          metric: workerMetric(MetricName.apiKeyUnset, Stats.SUM),
+          threshold: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+      ...(props.statusCheckDeadLetterQueue === undefined
+        ? {}
+        : {
+            statusCheckDeadLetterQueueNotEmpty: alarm(
+              'statusCheckDeadLetterQueueNotEmpty',
+              'Status checks were received 1000 times without an end: some runs are not being followed to their decision.',
+              {
+                metric: props.statusCheckDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+                  statistic: Stats.MAXIMUM,
+                  period: FIVE_MINUTES,
+                }),
+                threshold: 1,
+                treatMissingData: TreatMissingData.NOT_BREACHING,
+              },
+            ),
+          }),
       tableThrottles: alarm('tableThrottles', 'DynamoDB throttled reads or writes on the outcome table.', {
         metric: new MathExpression({
           expression: filledSum({ read: {}, write: {} }),

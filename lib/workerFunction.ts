@@ -34,17 +34,26 @@ export const WorkerFunctionDefaults = {
 /** Room for the DynamoDB claim and result writes, the DLQ send and the visibility change of one record. */
 const AWS_CALLS_ALLOWANCE_SECONDS = 10;
 
-/** The shortest function timeout that lets a record finish its worst case: two POSTs and its AWS calls. */
+/**
+ * The shortest function timeout that lets a record finish its worst case: a wait for its slot in the
+ * shared rate schedule, two POSTs and its AWS calls.
+ */
 export function minimumTimeoutFor(
-  settings: Pick<WorkerSettings, 'httpConnectTimeoutMs' | 'httpTimeoutMs'>,
+  settings: Pick<WorkerSettings, 'httpConnectTimeoutMs' | 'httpTimeoutMs' | 'maxInFunctionWaitMs'>,
 ): Duration {
   const postSeconds = (settings.httpConnectTimeoutMs + settings.httpTimeoutMs) / 1000;
-  return Duration.seconds(Math.ceil(2 * postSeconds + AWS_CALLS_ALLOWANCE_SECONDS));
+  const waitSeconds = settings.maxInFunctionWaitMs / 1000;
+  return Duration.seconds(Math.ceil(waitSeconds + 2 * postSeconds + AWS_CALLS_ALLOWANCE_SECONDS));
 }
 
 export interface WorkerFunctionProps {
   readonly queue: IQueue;
   readonly deadLetterQueue: IQueue;
+  /** The status checks' queue, a second event source of the same function; absent when runs are not followed. */
+  readonly statusCheckQueue?: IQueue | undefined;
+  /** The requests queue's visibility timeout and retention, which the worker reasons with. */
+  readonly queueVisibilityTimeout: Duration;
+  readonly queueRetention: Duration;
   readonly table: ITable;
   /** The one secret the function may read, as it appears in IAM (an imported name ends in `-??????`). */
   readonly apiKeySecretArnForPolicy: string;
@@ -57,8 +66,14 @@ export interface WorkerFunctionProps {
   readonly settings: WorkerSettings;
   /** Records per invocation; see consumerConcurrency.ts. */
   readonly batchSize: number;
-  /** Concurrent invocations the event source may run; see consumerConcurrency.ts. */
+  /** Concurrent invocations each event source may run; see consumerConcurrency.ts. */
   readonly maxConcurrency: number;
+  /**
+   * The function's reserved concurrency: what its event sources may run together, so that a full queue
+   * cannot start more environments than the rate budget has use for. `undefined`: none reserved (for an
+   * account whose concurrency limit leaves no room to reserve, docs/deploy.md).
+   */
+  readonly reservedConcurrency: number | undefined;
   /** @default 60 s */
   readonly timeout?: Duration;
   /** @default 512 */
@@ -74,7 +89,7 @@ export interface WorkerFunctionProps {
 }
 
 /**
- * The worker Lambda, its role, log group and SQS event source.
+ * The worker Lambda, its role, log group and SQS event sources (the requests queue, the status checks' queue).
  *
  * The code is the pre-built bundle (`bundleDir('worker')`, built by scripts/buildWorkerBundle.ts), deployed
  * as it is: a consumer's `cdk synth` needs neither esbuild nor Docker nor this repository's sources.
@@ -88,6 +103,7 @@ export class WorkerFunction extends Construct {
   public readonly role: Role;
   public readonly logGroup: LogGroup;
   public readonly eventSourceMapping: EventSourceMapping;
+  public readonly statusCheckEventSourceMapping: EventSourceMapping | undefined;
 
   constructor(scope: Construct, id: string, props: WorkerFunctionProps) {
     super(scope, id);
@@ -95,8 +111,9 @@ export class WorkerFunction extends Construct {
     const minimumTimeout = minimumTimeoutFor(props.settings);
     if (timeout.toSeconds() < minimumTimeout.toSeconds()) {
       throw new InvalidSettingsError([
-        `function timeout ${timeout.toSeconds()} s is too short for two POSTs of up to ` +
-          `${props.settings.httpConnectTimeoutMs} + ${props.settings.httpTimeoutMs} ms and the AWS calls of a record: ` +
+        `function timeout ${timeout.toSeconds()} s is too short for a wait of up to ${props.settings.maxInFunctionWaitMs} ms ` +
+          `for a slot, two POSTs of up to ${props.settings.httpConnectTimeoutMs} + ${props.settings.httpTimeoutMs} ms ` +
+          `and the AWS calls of a record: ` +
           `use at least ${minimumTimeout.toSeconds()} s`,
       ]);
     }
@@ -111,6 +128,16 @@ export class WorkerFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
 
+    if (
+      props.reservedConcurrency !== undefined &&
+      props.reservedConcurrency < this.#eventSourceConcurrency(props)
+    ) {
+      throw new InvalidSettingsError([
+        `reservedConcurrency ${props.reservedConcurrency} is below what the event sources may run together ` +
+          `(${this.#eventSourceConcurrency(props)}): Lambda would throttle their batches`,
+      ]);
+    }
+
     this.lambdaFunction = new LambdaFunction(this, 'Function', {
       code: Code.fromAsset(bundleDir('worker')),
       handler: 'index.handler',
@@ -121,12 +148,16 @@ export class WorkerFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       tracing: props.tracing ?? WorkerFunctionDefaults.tracing,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       environment: workerEnvironment(props.settings, {
         queueUrl: props.queue.queueUrl,
         deadLetterQueueUrl: props.deadLetterQueue.queueUrl,
+        statusCheckQueueUrl: props.statusCheckQueue?.queueUrl,
         outcomeTableName: props.table.tableName,
         apiKeySecretId: props.apiKeySecretId,
         stageName: props.stageName,
+        queueVisibilityTimeoutSeconds: props.queueVisibilityTimeout.toSeconds(),
+        queueRetentionSeconds: props.queueRetention.toSeconds(),
       }),
     });
 
@@ -140,14 +171,31 @@ export class WorkerFunction extends Construct {
         reportBatchItemFailures: true,
       },
     );
+    // Status checks draw from the same rate budget as the POSTs, through the same function: one mapping
+    // more, with the same sizing, rather than a second function with its own cold starts and settings.
+    this.statusCheckEventSourceMapping =
+      props.statusCheckQueue === undefined
+        ? undefined
+        : this.lambdaFunction.addEventSourceMapping('StatusCheckEventSource', {
+            eventSourceArn: props.statusCheckQueue.queueArn,
+            batchSize: props.batchSize,
+            maxConcurrency: props.maxConcurrency,
+            reportBatchItemFailures: true,
+          });
     const permissions = workerPermissions({
       queueArn: props.queue.queueArn,
       deadLetterQueueArn: props.deadLetterQueue.queueArn,
+      statusCheckQueueArn: props.statusCheckQueue?.queueArn,
       tableArn: props.table.tableArn,
       apiKeySecretArn: props.apiKeySecretArnForPolicy,
       apiKeyEncryptionKeyArn: props.apiKeyEncryptionKeyArn,
       region: Stack.of(this).region,
     });
     for (const statement of permissions) this.role.addToPolicy(statement);
+  }
+
+  /** Invocations the event sources may run at once: `maxConcurrency` each. */
+  #eventSourceConcurrency(props: WorkerFunctionProps): number {
+    return props.maxConcurrency * (props.statusCheckQueue === undefined ? 1 : 2);
   }
 }

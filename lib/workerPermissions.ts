@@ -4,6 +4,8 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 export interface WorkerPermissionTargets {
   readonly queueArn: string;
   readonly deadLetterQueueArn: string;
+  /** The status checks' queue; absent when runs are not followed. */
+  readonly statusCheckQueueArn?: string | undefined;
   readonly tableArn: string;
   /** The API key secret's ARN; for a secret imported by name, ending in `-??????`. */
   readonly apiKeySecretArn: string;
@@ -30,6 +32,22 @@ export function workerPermissions(targets: WorkerPermissionTargets): PolicyState
       ],
       resource: targets.queueArn,
     },
+    ...(targets.statusCheckQueueArn === undefined
+      ? []
+      : [
+          // The second event source; statusCheckQueue.ts sends a run's first check; processStatusCheck.ts
+          // waits for the next one through the visibility timeout.
+          {
+            actions: [
+              'sqs:ReceiveMessage',
+              'sqs:DeleteMessage',
+              'sqs:GetQueueAttributes',
+              'sqs:ChangeMessageVisibility',
+              'sqs:SendMessage',
+            ],
+            resource: targets.statusCheckQueueArn,
+          },
+        ]),
     // deadLetterQueue.ts: SendMessage with the reason attributes.
     { actions: ['sqs:SendMessage'], resource: targets.deadLetterQueueArn },
     // outcomeStore.ts and sharedFlowControl.ts (the rate schedule and breaker item): GetItem, conditional UpdateItems.

@@ -37,6 +37,29 @@ export interface WorkerSettings {
   readonly outcomeTtlDays: number;
   /** Pace calls once `X-RateLimit-Remaining` drops under this share of the limit; 0 disables. @default 0.15 */
   readonly throttleThreshold: number;
+  /**
+   * kycert's rate-limit window, in seconds. Its docs give the limit per minute; a tenant on another window
+   * sets it here. @default 60
+   */
+  readonly rateLimitWindowSeconds: number;
+  /** Share of the limit the shared schedule leaves unused, for other clients of the key and clock edges. @default 0.03 */
+  readonly rateHeadroom: number;
+  /** A slot at most this far away is waited for in the function; a later one goes through visibility (BENCHMARKS.md, P3). @default 1000 ms */
+  readonly maxInFunctionWaitMs: number;
+  /** A message paused by an account-level failure (402, 403, persisting 401) longer than this is dead-lettered. @default 24 h */
+  readonly accountPauseBudgetHours: number;
+  /** First wait before a probe of a blocked account; doubles per failed probe. @default 30 s */
+  readonly probeBaseSeconds: number;
+  /** Longest wait between two probes of a blocked account. @default 300 s */
+  readonly probeMaxSeconds: number;
+  /** Accepted runs are followed by status checks to their decision. @default true */
+  readonly followRuns: boolean;
+  /** The interval between status checks doubles up to this. @default 900 s */
+  readonly statusCheckMaxIntervalSeconds: number;
+  /** First status check this long after acceptance when kycert's 202 gives no estimate. @default 10 s */
+  readonly statusCheckDefaultFirstDelaySeconds: number;
+  /** A run without a decision this long after acceptance is recorded as `decision_overdue`. @default 24 h */
+  readonly decisionOverdueHours: number;
   /** Powertools Logger level. @default 'INFO' */
   readonly logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 }
@@ -53,6 +76,16 @@ export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
   httpTimeoutMs: 10_000,
   outcomeTtlDays: 30,
   throttleThreshold: 0.15,
+  rateLimitWindowSeconds: 60,
+  rateHeadroom: 0.03,
+  maxInFunctionWaitMs: 1_000,
+  accountPauseBudgetHours: 24,
+  probeBaseSeconds: 30,
+  probeMaxSeconds: 300,
+  followRuns: true,
+  statusCheckMaxIntervalSeconds: 900,
+  statusCheckDefaultFirstDelaySeconds: 10,
+  decisionOverdueHours: 24,
   logLevel: 'INFO',
 };
 
@@ -79,6 +112,10 @@ export function resolveWorkerSettings(overrides: Partial<WorkerSettings>): Worke
     'httpConnectTimeoutMs',
     'httpTimeoutMs',
     'outcomeTtlDays',
+    'probeBaseSeconds',
+    'probeMaxSeconds',
+    'statusCheckMaxIntervalSeconds',
+    'statusCheckDefaultFirstDelaySeconds',
   ] as const;
   for (const name of positiveIntegers) {
     if (!Number.isInteger(settings[name]) || settings[name] <= 0) {
@@ -98,6 +135,39 @@ export function resolveWorkerSettings(overrides: Partial<WorkerSettings>): Worke
   if (!(settings.throttleThreshold >= 0 && settings.throttleThreshold <= 1)) {
     problems.push(`throttleThreshold must be in [0, 1], got ${settings.throttleThreshold}`);
   }
+  if (settings.backoffBaseSeconds > settings.backoffMaxSeconds) {
+    problems.push(
+      `backoffBaseSeconds (${settings.backoffBaseSeconds}) must not be greater than backoffMaxSeconds (${settings.backoffMaxSeconds})`,
+    );
+  }
+  if (!(settings.rateLimitWindowSeconds > 0 && settings.rateLimitWindowSeconds <= 3600)) {
+    problems.push(`rateLimitWindowSeconds must be in (0, 3600], got ${settings.rateLimitWindowSeconds}`);
+  }
+  if (!(settings.rateHeadroom >= 0 && settings.rateHeadroom <= 0.5)) {
+    problems.push(`rateHeadroom must be in [0, 0.5], got ${settings.rateHeadroom}`);
+  }
+  if (
+    !(
+      Number.isInteger(settings.maxInFunctionWaitMs) &&
+      settings.maxInFunctionWaitMs >= 0 &&
+      settings.maxInFunctionWaitMs <= 10_000
+    )
+  ) {
+    problems.push(
+      `maxInFunctionWaitMs must be an integer in [0, 10000], got ${settings.maxInFunctionWaitMs}`,
+    );
+  }
+  if (!(settings.accountPauseBudgetHours > 0 && settings.accountPauseBudgetHours <= 72)) {
+    problems.push(`accountPauseBudgetHours must be in (0, 72], got ${settings.accountPauseBudgetHours}`);
+  }
+  if (settings.probeBaseSeconds > settings.probeMaxSeconds) {
+    problems.push(
+      `probeBaseSeconds (${settings.probeBaseSeconds}) must not be greater than probeMaxSeconds (${settings.probeMaxSeconds})`,
+    );
+  }
+  if (!(settings.decisionOverdueHours > 0 && settings.decisionOverdueHours <= 72)) {
+    problems.push(`decisionOverdueHours must be in (0, 72], got ${settings.decisionOverdueHours}`);
+  }
   if (problems.length > 0) throw new InvalidSettingsError(problems);
   return settings;
 }
@@ -111,6 +181,12 @@ export interface WorkerResources {
   readonly apiKeySecretId: string;
   /** The stage: the `stage` dimension of every metric, so that two stages in one account never share a series. */
   readonly stageName: string;
+  /** The status checks' queue; absent when runs are not followed. */
+  readonly statusCheckQueueUrl?: string | undefined;
+  /** The requests queue's visibility timeout: it bounds how long before an invocation its records were received. */
+  readonly queueVisibilityTimeoutSeconds: number;
+  /** The requests queue's retention: a message is dead-lettered as `message_expiring` before it. */
+  readonly queueRetentionSeconds: number;
 }
 
 /** The worker's environment. `MAX_RECEIVE_COUNT` comes from the same function as the queue's redrive policy. */
@@ -124,7 +200,13 @@ export function workerEnvironment(
     KYCERT_API_KEY_SECRET_ID: resources.apiKeySecretId,
     KYCERT_API_KEY_CACHE_SECONDS: String(settings.apiKeyCacheSeconds),
     KYCERT_RATE_LIMIT_PER_MINUTE: String(settings.rateLimitPerMinute),
+    KYCERT_RATE_LIMIT_WINDOW_SECONDS: String(settings.rateLimitWindowSeconds),
+    KYCERT_RATE_HEADROOM: String(settings.rateHeadroom),
     KYCERT_THROTTLE_THRESHOLD: String(settings.throttleThreshold),
+    KYCERT_MAX_IN_FUNCTION_WAIT_MS: String(settings.maxInFunctionWaitMs),
+    KYCERT_PAUSE_BUDGET_HOURS: String(settings.accountPauseBudgetHours),
+    KYCERT_PROBE_BASE_SECONDS: String(settings.probeBaseSeconds),
+    KYCERT_PROBE_MAX_SECONDS: String(settings.probeMaxSeconds),
     OUTCOME_TABLE_NAME: resources.outcomeTableName,
     QUEUE_URL: resources.queueUrl,
     DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
@@ -136,6 +218,16 @@ export function workerEnvironment(
     HTTP_CONNECT_TIMEOUT_MS: String(settings.httpConnectTimeoutMs),
     HTTP_TIMEOUT_MS: String(settings.httpTimeoutMs),
     OUTCOME_TTL_DAYS: String(settings.outcomeTtlDays),
+    QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(resources.queueVisibilityTimeoutSeconds),
+    QUEUE_RETENTION_SECONDS: String(resources.queueRetentionSeconds),
+    ...(resources.statusCheckQueueUrl === undefined
+      ? {}
+      : {
+          STATUS_CHECK_QUEUE_URL: resources.statusCheckQueueUrl,
+          STATUS_CHECK_MAX_INTERVAL_SECONDS: String(settings.statusCheckMaxIntervalSeconds),
+          STATUS_CHECK_DEFAULT_FIRST_DELAY_SECONDS: String(settings.statusCheckDefaultFirstDelaySeconds),
+          DECISION_OVERDUE_HOURS: String(settings.decisionOverdueHours),
+        }),
     KYCERT_QUEUE_STAGE: resources.stageName,
     POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,

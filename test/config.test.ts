@@ -46,7 +46,10 @@ describe('loadConfig', () => {
         probeMaxMs: 300_000,
         apiKeyPattern: /^sk_(test|live)_/,
       },
+      rateLimitedSpendsAttempt: false,
       stage: 'local',
+      statusChecks: undefined,
+      decisionEventBusName: undefined,
     });
   });
 
@@ -77,7 +80,14 @@ describe('loadConfig', () => {
       KYCERT_PROBE_BASE_SECONDS: '1',
       KYCERT_PROBE_MAX_SECONDS: '5',
       KYCERT_API_KEY_PATTERN: '^sk_',
+      KYCERT_RATE_LIMITED_SPENDS_ATTEMPT: 'true',
       KYCERT_QUEUE_STAGE: 'staging',
+      STATUS_CHECK_QUEUE_URL: 'https://sqs.sa-east-1.amazonaws.com/123456789012/kycert-status-checks',
+      STATUS_CHECK_MAX_INTERVAL_SECONDS: '300',
+      STATUS_CHECK_DEFAULT_FIRST_DELAY_SECONDS: '5',
+      DECISION_OVERDUE_HOURS: '6',
+      KYCERT_WEBHOOKS_ENABLED: 'true',
+      DECISION_EVENT_BUS_NAME: 'kycert-decisions',
     };
 
     // Act
@@ -112,7 +122,16 @@ describe('loadConfig', () => {
         probeMaxMs: 5_000,
         apiKeyPattern: /^sk_/,
       },
+      rateLimitedSpendsAttempt: true,
       stage: 'staging',
+      statusChecks: {
+        queueUrl: 'https://sqs.sa-east-1.amazonaws.com/123456789012/kycert-status-checks',
+        maxIntervalSeconds: 300,
+        defaultFirstDelaySeconds: 5,
+        overdueAfterSeconds: 6 * 3600,
+        webhooksEnabled: true,
+      },
+      decisionEventBusName: 'kycert-decisions',
     });
   });
 

@@ -13,6 +13,8 @@ const resources: WorkerResources = {
   outcomeTableName: 'outcomes',
   apiKeySecretId: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:kycert-AbCdEf',
   stageName: 'staging',
+  queueVisibilityTimeoutSeconds: 360,
+  queueRetentionSeconds: 4 * 86_400,
 };
 
 describe('workerEnvironment', () => {
@@ -24,6 +26,8 @@ describe('workerEnvironment', () => {
       DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
       KYCERT_API_KEY_SECRET_ID: resources.apiKeySecretId,
       KYCERT_QUEUE_STAGE: resources.stageName,
+      QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(resources.queueVisibilityTimeoutSeconds),
+      QUEUE_RETENTION_SECONDS: String(resources.queueRetentionSeconds),
     };
     // Act
     const fromConstruct = loadConfig(workerEnvironment(DEFAULT_WORKER_SETTINGS, resources));
@@ -50,6 +54,23 @@ describe('workerEnvironment', () => {
     });
   });
 
+  it('follows runs when given the checks queue, with the worker’s own defaults for the schedule', () => {
+    const checksQueueUrl = 'https://sqs.sa-east-1.amazonaws.com/123456789012/status-checks';
+    const config = loadConfig(
+      workerEnvironment(DEFAULT_WORKER_SETTINGS, { ...resources, statusCheckQueueUrl: checksQueueUrl }),
+    );
+    const workerDefaults = loadConfig({
+      OUTCOME_TABLE_NAME: resources.outcomeTableName,
+      QUEUE_URL: resources.queueUrl,
+      DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
+      KYCERT_API_KEY_SECRET_ID: resources.apiKeySecretId,
+      STATUS_CHECK_QUEUE_URL: checksQueueUrl,
+    });
+    expect(config.statusChecks).toEqual(workerDefaults.statusChecks);
+    expect(config.statusChecks?.queueUrl).toBe(checksQueueUrl);
+    expect(config).toMatchObject({ queueVisibilityTimeoutSeconds: 360, queueRetentionSeconds: 4 * 86_400 });
+  });
+
   it('never carries the API key itself', () => {
     const environment = workerEnvironment(DEFAULT_WORKER_SETTINGS, resources);
     expect(environment).not.toHaveProperty('KYCERT_API_KEY');
@@ -66,6 +87,15 @@ describe('resolveWorkerSettings', () => {
       ...DEFAULT_WORKER_SETTINGS,
       rateLimitPerMinute: 120,
     });
+  });
+
+  it('refuses a backoff or probe base above its ceiling, as the worker would at its cold start', () => {
+    expect(() => resolveWorkerSettings({ backoffBaseSeconds: 60, backoffMaxSeconds: 30 })).toThrow(
+      'backoffBaseSeconds (60) must not be greater than backoffMaxSeconds (30)',
+    );
+    expect(() => resolveWorkerSettings({ probeBaseSeconds: 600 })).toThrow(
+      'probeBaseSeconds (600) must not be greater than probeMaxSeconds (300)',
+    );
   });
 
   it('names every bad prop at once', () => {

@@ -220,7 +220,8 @@ function retryWrite(
       expires_at: EXPIRES_AT,
     },
     remove: ['lease_until_ms', 'lease_token'],
-    add: {},
+    // A 429 gives its attempt back: the POST did nothing, and waiting is not an attempt.
+    add: retry.cause === 'rate_limited' ? { attempts: -1 } : {},
     condition: fenced(`attribute_exists\\(idempotency_key\\) AND ${FENCE} AND status <> 'succeeded'`),
   };
 }

@@ -131,9 +131,9 @@ describe('the request', () => {
 
 describe('the answer', () => {
   it.each([
-    ['202 Accepted', accepted('run_0001'), 202],
-    ['200 replay', replayed('run_0001'), 200],
-  ])('reads the run_id of a %s', async (_what, reply, httpStatus) => {
+    ['202 Accepted', accepted('run_0001'), 202, 'queued'],
+    ['200 replay', replayed('run_0001'), 200, 'completed'],
+  ] as const)('reads the run_id and the run of a %s', async (_what, reply, httpStatus, status) => {
     // Prepare
     kycert.reply(reply);
 
@@ -142,9 +142,55 @@ describe('the answer', () => {
 
     // Assess
     expect(outcome).toEqual({
-      result: { kind: 'response', httpStatus, runId: 'run_0001' },
+      result: {
+        kind: 'response',
+        httpStatus,
+        runId: 'run_0001',
+        run: {
+          runId: 'run_0001',
+          status,
+          decision: null,
+          riskBand: null,
+          completedAt: null,
+          failedAt: null,
+          estimatedSeconds: null,
+        },
+      },
       latencyMs: 250,
       credentialRefreshed: false,
+    });
+  });
+
+  it('a status check GETs the run by its id, with the key and no Idempotency-Key, and reads it', async () => {
+    // Prepare
+    kycert.reply({
+      status: 200,
+      body: {
+        run_id: 'run_0001',
+        status: 'BLOCKED',
+        decision: 'BLOCKED',
+        risk_level: 'CRITICAL',
+        completed_at: '2026-11-23T12:00:05Z',
+      },
+    });
+
+    // Act
+    const { result } = await kycertClient().getRun('run_0001');
+
+    // Assess
+    expect(kycert.requests[0]).toMatchObject({ method: 'GET', path: '/api/v1/bureau/runs/run_0001' });
+    expect(kycert.requests[0]?.headers['idempotency-key']).toBeUndefined();
+    expect(kycert.requests[0]?.headers['x-api-key']).toBe('sk_test_current');
+    expect(result).toMatchObject({
+      kind: 'response',
+      httpStatus: 200,
+      run: {
+        runId: 'run_0001',
+        status: 'blocked',
+        decision: 'BLOCKED',
+        riskBand: 'CRITICAL',
+        completedAt: '2026-11-23T12:00:05.000Z',
+      },
     });
   });
 
@@ -312,7 +358,7 @@ describe('authentication', () => {
 
     // Assess
     expect(outcome).toEqual({
-      result: { kind: 'response', httpStatus: 202, runId: 'run_0001' },
+      result: expect.objectContaining({ kind: 'response', httpStatus: 202, runId: 'run_0001' }),
       latencyMs: 250,
       credentialRefreshed: true,
     });

@@ -66,6 +66,7 @@ describe('decide: what kycert answered', () => {
       action: 'retry',
       cause: 'rate_limited',
       delaySeconds: expectedSeconds,
+      givesBackAttempt: true,
     });
   });
 
@@ -80,6 +81,7 @@ describe('decide: what kycert answered', () => {
       cause: 'rate_limited',
       delaySeconds: 60,
       note: `unreadable Retry-After ${JSON.stringify(retryAfter)}; kycert's default 60 s applied`,
+      givesBackAttempt: true,
     });
   });
 
@@ -103,6 +105,7 @@ describe('decide: what kycert answered', () => {
         action: 'retry',
         cause: 'rate_limited',
         delaySeconds: expected,
+        givesBackAttempt: true,
       });
     },
   );
@@ -116,6 +119,7 @@ describe('decide: what kycert answered', () => {
       action: 'retry',
       cause: 'rate_limited',
       delaySeconds: 2,
+      givesBackAttempt: true,
     });
   });
 
@@ -135,7 +139,12 @@ describe('decide: what kycert answered', () => {
 
   it('429 jitter adds at most a tenth of Retry-After (plus one second), never less than Retry-After', () => {
     const high = decide(response(429, { retryAfter: '60' }), context({ random: 0.999_999 }), options);
-    expect(high).toEqual({ action: 'retry', cause: 'rate_limited', delaySeconds: 66 });
+    expect(high).toEqual({
+      action: 'retry',
+      cause: 'rate_limited',
+      delaySeconds: 66,
+      givesBackAttempt: true,
+    });
   });
 
   it.each([
@@ -218,6 +227,35 @@ describe('decide: bounds', () => {
     expect(decide(response(503), context({ attempt: 7 }), options)).toMatchObject({ action: 'retry' });
   });
 
+  it('a 429 spends no attempt (its attempt given back), so even on the last one it is retried', () => {
+    expect(decide(response(429, { retryAfter: '5' }), context({ attempt: 8 }), options)).toEqual({
+      action: 'retry',
+      cause: 'rate_limited',
+      delaySeconds: 5,
+      givesBackAttempt: true,
+    });
+    // Where a tenant's kycert does keep a 429 as an attempt: rateLimitedSpendsAttempt.
+    expect(
+      decide(response(429, { retryAfter: '5' }), context({ attempt: 8 }), {
+        ...options,
+        rateLimitedSpendsAttempt: true,
+      }),
+    ).toMatchObject({ action: 'deadLetter', reason: 'retries_exhausted' });
+    expect(
+      decide(response(429, { retryAfter: '5' }), context({ attempt: 3 }), {
+        ...options,
+        rateLimitedSpendsAttempt: true,
+      }),
+    ).toEqual({ action: 'retry', cause: 'rate_limited', delaySeconds: 5 });
+  });
+
+  it('a 429 on the last receive is still dead-lettered with a reason: the receive budget binds every wait', () => {
+    expect(decide(response(429, { retryAfter: '5' }), context({ receiveCount: 11 }), options)).toMatchObject({
+      action: 'deadLetter',
+      reason: 'retries_exhausted',
+    });
+  });
+
   it('the last receive before SQS would move the message itself dead-letters it with a reason', () => {
     expect(decide(networkError, context({ attempt: 2, receiveCount: 11 }), options)).toMatchObject({
       action: 'deadLetter',
@@ -261,7 +299,12 @@ describe('decide: bounds', () => {
       ...options,
       idempotencyWindowSeconds: 10 ** 7,
     });
-    expect(decision).toEqual({ action: 'retry', cause: 'rate_limited', delaySeconds: 50_000 });
+    expect(decision).toEqual({
+      action: 'retry',
+      cause: 'rate_limited',
+      delaySeconds: 50_000,
+      givesBackAttempt: true,
+    });
   });
 });
 

@@ -42,7 +42,11 @@ function logicalIdOf(type: string, properties: Record<string, unknown>): string 
   return ids[0] as string;
 }
 const queueId = () => logicalIdOf('AWS::SQS::Queue', { QueueName: 'kycert-queue-dev-requests' });
-const deadLetterQueueId = () => logicalIdOf('AWS::SQS::Queue', { MessageRetentionPeriod: 1_209_600 });
+const deadLetterQueueId = () =>
+  logicalIdOf('AWS::SQS::Queue', { MessageRetentionPeriod: 1_209_600, MaximumMessageSize: 262_144 });
+const checksQueueId = () => logicalIdOf('AWS::SQS::Queue', { QueueName: 'kycert-queue-dev-status-checks' });
+const checksDeadLetterQueueId = () =>
+  logicalIdOf('AWS::SQS::Queue', { MessageRetentionPeriod: 1_209_600, MaximumMessageSize: Match.absent() });
 const workerFunctionId = () =>
   logicalIdOf('AWS::Lambda::Function', {
     Environment: { Variables: Match.objectLike({ QUEUE_URL: Match.anyValue() }) },
@@ -81,7 +85,7 @@ describe('queues', () => {
     });
   });
 
-  it('main queue: redrive to the DLQ after 15 receives (maxAttempts 12 + 3)', () => {
+  it('main queue: redrive to the DLQ after 500 receives, a safety net far above what the worker reaches', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
       QueueName: 'kycert-queue-dev-requests',
       RedrivePolicy: {
@@ -102,11 +106,36 @@ describe('queues', () => {
     });
   });
 
-  it('DLQ: SSE-SQS, kept 14 days, no redrive of its own', () => {
-    template.hasResourceProperties('AWS::SQS::Queue', {
+  it.each([
+    ['DLQ', deadLetterQueueId],
+    ['status checks’ DLQ', checksDeadLetterQueueId],
+  ])('%s: SSE-SQS, kept 14 days, no redrive of its own', (_name, logicalId) => {
+    expect(template.toJSON().Resources[logicalId()].Properties).toMatchObject({
       SqsManagedSseEnabled: true,
       MessageRetentionPeriod: 1_209_600,
-      RedrivePolicy: Match.absent(),
+    });
+    expect(template.toJSON().Resources[logicalId()].Properties.RedrivePolicy).toBeUndefined();
+  });
+
+  it('status checks: their own queue, SSE-SQS, kept 4 days, the requests queue’s visibility, its own DLQ after 1000 receives', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'kycert-queue-dev-status-checks',
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 345_600,
+      VisibilityTimeout: 360,
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [checksDeadLetterQueueId(), 'Arn'] },
+        maxReceiveCount: 1000,
+      },
+    });
+  });
+
+  it('status checks’ DLQ: only the checks queue may use it', () => {
+    expect(
+      template.toJSON().Resources[checksDeadLetterQueueId()].Properties.RedriveAllowPolicy,
+    ).toMatchObject({
+      redrivePermission: 'byQueue',
+      sourceQueueArns: [{ 'Fn::Join': ['', expect.arrayContaining([':kycert-queue-dev-status-checks'])] }],
     });
   });
 
@@ -138,6 +167,8 @@ describe('queues', () => {
   it.each([
     ['main queue', queueId],
     ['DLQ', deadLetterQueueId],
+    ['status checks queue', checksQueueId],
+    ['status checks’ DLQ', checksDeadLetterQueueId],
   ])('%s refuses requests without TLS', (_name, logicalId) => {
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
       Queues: [{ Ref: logicalId() }],
@@ -176,7 +207,13 @@ describe('worker function', () => {
           KYCERT_API_KEY_SECRET_ID: { Ref: secretId() },
           KYCERT_API_KEY_CACHE_SECONDS: '300',
           KYCERT_RATE_LIMIT_PER_MINUTE: '60',
+          KYCERT_RATE_LIMIT_WINDOW_SECONDS: '60',
+          KYCERT_RATE_HEADROOM: '0.03',
           KYCERT_THROTTLE_THRESHOLD: '0.15',
+          KYCERT_MAX_IN_FUNCTION_WAIT_MS: '1000',
+          KYCERT_PAUSE_BUDGET_HOURS: '24',
+          KYCERT_PROBE_BASE_SECONDS: '30',
+          KYCERT_PROBE_MAX_SECONDS: '300',
           OUTCOME_TABLE_NAME: { Ref: tableId() },
           QUEUE_URL: { Ref: queueId() },
           DEAD_LETTER_QUEUE_URL: { Ref: deadLetterQueueId() },
@@ -188,6 +225,12 @@ describe('worker function', () => {
           HTTP_CONNECT_TIMEOUT_MS: '3000',
           HTTP_TIMEOUT_MS: '10000',
           OUTCOME_TTL_DAYS: '30',
+          QUEUE_VISIBILITY_TIMEOUT_SECONDS: '360',
+          QUEUE_RETENTION_SECONDS: '345600',
+          STATUS_CHECK_QUEUE_URL: { Ref: checksQueueId() },
+          STATUS_CHECK_MAX_INTERVAL_SECONDS: '900',
+          STATUS_CHECK_DEFAULT_FIRST_DELAY_SECONDS: '10',
+          DECISION_OVERDUE_HOURS: '24',
           KYCERT_QUEUE_STAGE: 'dev',
           POWERTOOLS_SERVICE_NAME: 'kycert-queue',
           POWERTOOLS_METRICS_NAMESPACE: 'KycertQueue',
@@ -207,6 +250,20 @@ describe('worker function', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
   });
+
+  it('is fed by the status checks’ queue with the same sizing', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [checksQueueId(), 'Arn'] },
+      FunctionName: { Ref: workerFunctionId() },
+      BatchSize: 1,
+      ScalingConfig: { MaximumConcurrency: 2 },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+  });
+
+  it('reserves the concurrency its two event sources may run together, 2 + 2', () =>
+    worker({ ReservedConcurrentExecutions: 4 }));
 
   it('has no batching window: a window would only add latency', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
@@ -312,6 +369,13 @@ describe('least privilege', () => {
         'sqs:ReceiveMessage',
       ],
       [arnOf(deadLetterQueueId())]: ['sqs:SendMessage'],
+      [arnOf(checksQueueId())]: [
+        'sqs:ChangeMessageVisibility',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:ReceiveMessage',
+        'sqs:SendMessage',
+      ],
       [arnOf(tableId())]: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
       [refOf(secretId())]: ['secretsmanager:GetSecretValue'],
       [arnOf(logGroupOf(workerFunctionId()).LogGroup.Ref)]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
@@ -501,6 +565,9 @@ describe('alarms', () => {
     ['kycert-rate-limited', 10, 'GreaterThanOrEqualToThreshold', 300, 3, 3, 'notBreaching'],
     ['kycert-server-or-network-errors', 10, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
     ['kycert-authentication-failures', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['kycert-account-blocked', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['api-key-unset', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['status-checks-dlq-not-empty', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
     ['outcome-table-throttles', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
     ['outcome-index-throttles', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
     ['outcome-table-system-errors', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
@@ -659,6 +726,31 @@ describe('alarms', () => {
       metricStat('server', 'KycertQueue', 'RetriedServerError', prodWorkerDimensions, 'Sum'),
       metricStat('network', 'KycertQueue', 'RetriedNetworkError', prodWorkerDimensions, 'Sum'),
     ]);
+  });
+
+  it('kycert-account-blocked: account-level refusals and messages paused for them, this stage only', () => {
+    expect(alarmProperties('kycert-account-blocked').Metrics).toEqual([
+      expect.objectContaining({ Expression: 'FILL(blocked, 0) + FILL(paused, 0)' }),
+      metricStat('blocked', 'KycertQueue', 'AccountBlocked', prodWorkerDimensions, 'Sum'),
+      metricStat('paused', 'KycertQueue', 'PausedForAccount', prodWorkerDimensions, 'Sum'),
+    ]);
+  });
+
+  it('api-key-unset reads ApiKeyUnset of this stage', () => {
+    expect(alarmProperties('api-key-unset')).toMatchObject({
+      Namespace: 'KycertQueue',
+      MetricName: 'ApiKeyUnset',
+      Dimensions: prodWorkerDimensions,
+      Statistic: 'Sum',
+    });
+  });
+
+  it('status-checks-dlq-not-empty reads the status checks’ DLQ', () => {
+    expect(alarmProperties('status-checks-dlq-not-empty')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: queueDimensions(checksDeadLetterQueueId()),
+    });
   });
 
   it('outcome-table-throttles: read and write throttle events', () => {

@@ -49,6 +49,15 @@ describe('appSettingsFromContext', () => {
     });
   });
 
+  it.each([
+    ['false', false],
+    [false, false],
+    ['8', 8],
+    [8, 8],
+  ])('reads reservedConcurrency=%j as %j', (raw, expected) => {
+    expect(appSettingsFromContext({ reservedConcurrency: raw }).props.reservedConcurrency).toBe(expected);
+  });
+
   it('reads an existing secret by ARN and its KMS key', () => {
     const settings = appSettingsFromContext({
       apiKeySecretArn: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:team/kycert-AbCdEf',
@@ -77,7 +86,7 @@ describe('appSettingsFromContext', () => {
     ['owner', ''],
   ])('refuses the unknown key %s, naming the right one when it is close', (key, suggestion) => {
     expect(problemsOf({ [key]: '120' })).toEqual([
-      `unknown context key "${key}": ${suggestion === '' ? '' : `${suggestion} `}the keys are stage, account, region, kycertBaseUrl, kycertApiVersion, rateLimitPerMinute, maxAttempts, alarmEmail, apiKeySecretName, apiKeySecretArn, apiKeySecretKmsKeyArn, secondsPerRecord`,
+      `unknown context key "${key}": ${suggestion === '' ? '' : `${suggestion} `}the keys are stage, account, region, kycertBaseUrl, kycertApiVersion, rateLimitPerMinute, maxAttempts, alarmEmail, apiKeySecretName, apiKeySecretArn, apiKeySecretKmsKeyArn, secondsPerRecord, reservedConcurrency`,
     ]);
   });
 
@@ -98,6 +107,11 @@ describe('appSettingsFromContext', () => {
     ['region', 'brazil', 'an AWS region, such as sa-east-1'],
     ['alarmEmail', 'oncall', 'an e-mail address'],
     ['secondsPerRecord', '-1', 'a number of seconds above 0, such as 1.5'],
+    [
+      'reservedConcurrency',
+      'none',
+      'a whole number of concurrent executions, 1 or more, or false to reserve none',
+    ],
   ])('a bad %s=%s is one line naming the setting and the rule', (key, value, rule) => {
     expect(problemsOf({ [key]: value })).toEqual([`context ${key}="${value}": ${key} must be ${rule}`]);
   });

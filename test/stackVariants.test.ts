@@ -1,5 +1,5 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import { consumerConcurrencyFor } from '../lib/consumerConcurrency.js';
@@ -180,7 +180,7 @@ describe('stages in one account', () => {
 });
 
 describe('settings from props', () => {
-  const { template, stack } = synth({
+  const { template } = synth({
     stageName: 'staging',
     maxAttempts: 5,
     rateLimitPerMinute: 600,
@@ -224,22 +224,45 @@ describe('settings from props', () => {
     template.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'kycert-queue-staging-requests' });
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'kycert-queue-staging' });
   });
-
-  it('no concurrency warning when the rate limit covers two invocations', () => {
-    expect(
-      Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('event source cannot go below')),
-    ).toHaveLength(0);
-  });
 });
 
-describe('concurrency warning', () => {
-  it('is raised at synth when Lambda’s floor of 2 invocations can exceed the rate limit', () => {
-    const { stack } = synth({ rateLimitPerMinute: 60 });
-    const warnings = Annotations.fromStack(stack).findWarning(
-      '*',
-      Match.stringLikeRegexp('a burst may reach 120/minute'),
+describe('concurrency', () => {
+  const workerOf = (template: Template) =>
+    Object.values(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { Environment: { Variables: Match.objectLike({ QUEUE_URL: Match.anyValue() }) } },
+      }),
+    )[0] as { Properties: Record<string, unknown> };
+
+  it('at 6000/min: batches of 10, 10 invocations per event source, 20 reserved', () => {
+    const { template } = synth({ rateLimitPerMinute: 6_000 });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 10,
+      ScalingConfig: { MaximumConcurrency: 10 },
+    });
+    expect(workerOf(template).Properties.ReservedConcurrentExecutions).toBe(20);
+  });
+
+  it('without status checks, one event source and its own concurrency reserved', () => {
+    const { template } = synth({ followRuns: false });
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    expect(workerOf(template).Properties.ReservedConcurrentExecutions).toBe(2);
+    expect(
+      template.findResources('AWS::SQS::Queue', {
+        Properties: { QueueName: Match.stringLikeRegexp('status-checks') },
+      }),
+    ).toEqual({});
+  });
+
+  it('reservedConcurrency false reserves none, for an account with no room to reserve', () => {
+    const { template } = synth({ reservedConcurrency: false });
+    expect(workerOf(template).Properties.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  it('a reservedConcurrency below the event sources’ sum is refused at synth', () => {
+    expect(() => synth({ reservedConcurrency: 3 })).toThrow(
+      'reservedConcurrency 3 is below what the event sources may run together (4): Lambda would throttle their batches',
     );
-    expect(warnings).toHaveLength(1);
   });
 });
 
@@ -262,7 +285,7 @@ describe('alarm delivery', () => {
     template.resourceCountIs('AWS::SNS::TopicPolicy', 0);
     expect(kyc.alarms.alarmNotificationsFailed).toBeUndefined();
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(15);
+    expect(alarms).toHaveLength(18);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual(['arn:aws:sns:sa-east-1:123456789012:paging']);
     }
@@ -287,7 +310,12 @@ describe('props refused at synth', () => {
     [
       'a function timeout shorter than two POSTs',
       { functionTimeout: Duration.seconds(20) },
-      /function timeout 20 s is too short .* use at least 36 s/,
+      /function timeout 20 s is too short .* use at least 37 s/,
+    ],
+    [
+      'an account pause budget reaching the queue retention',
+      { queueRetention: Duration.days(1), idempotencyWindowHours: 12, accountPauseBudgetHours: 23.5 },
+      /accountPauseBudgetHours \(23.5 h\) must stay below the queue retention less an hour \(23 h\)/,
     ],
     [
       'a secret ARN passed as a name',

@@ -55,6 +55,11 @@ const EnvSchema = z
      * @default 60 s
      */
     KYCERT_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().positive().max(3600).default(60),
+    /**
+     * Whether a POST answered 429 spends one of MAX_ATTEMPTS. kycert's docs are silent; a 429 is taken to
+     * create, bill and keep nothing (retryPolicy.ts), so it does not. @default false
+     */
+    KYCERT_RATE_LIMITED_SPENDS_ATTEMPT: z.enum(['true', 'false']).default('false'),
     /** Share of the limit left unused, for other clients of the key and clock edges. @default 0.03 */
     KYCERT_RATE_HEADROOM: z.coerce.number().min(0).max(0.5).default(0.03),
     /** A slot at most this far away is waited for inside the function (BENCHMARKS.md, P3). @default 1000 ms */
@@ -92,6 +97,18 @@ const EnvSchema = z
     QUEUE_VISIBILITY_TIMEOUT_SECONDS: positiveInt(DEFAULT_QUEUE_VISIBILITY_TIMEOUT_SECONDS),
     /** How long an outcome item is kept before DynamoDB's TTL removes it. @default 30 days */
     OUTCOME_TTL_DAYS: positiveInt(30),
+    /** The status checks' queue (processStatusCheck.ts); unset: accepted runs are not followed. */
+    STATUS_CHECK_QUEUE_URL: z.url().optional(),
+    /** The interval between status checks doubles up to this. @default 900 s */
+    STATUS_CHECK_MAX_INTERVAL_SECONDS: positiveInt(900),
+    /** When kycert's 202 gives no estimate, the first check comes this long after acceptance. @default 10 s */
+    STATUS_CHECK_DEFAULT_FIRST_DELAY_SECONDS: positiveInt(10),
+    /** A run with no decision this long after acceptance is recorded as decision_overdue. @default 24 h */
+    DECISION_OVERDUE_HOURS: z.coerce.number().positive().max(72).default(24),
+    /** kycert sends webhooks to this stack: status checks become the safety net, starting later. @default false */
+    KYCERT_WEBHOOKS_ENABLED: z.enum(['true', 'false']).default('false'),
+    /** The EventBridge bus decisions are published on; unset: none published. */
+    DECISION_EVENT_BUS_NAME: z.string().min(1).optional(),
     /** The `stage` dimension of every metric; the CDK construct sets the stack's stage. @default 'local' */
     KYCERT_QUEUE_STAGE: z.string().min(1).default('local'),
   })
@@ -135,6 +152,7 @@ export interface WorkerConfig {
   httpTimeoutMs: number;
   outcomeTtlSeconds: number;
   throttleThreshold: number;
+  rateLimitedSpendsAttempt: boolean;
   maxRateLimitResetSeconds: number;
   queueVisibilityTimeoutSeconds: number;
   rateLimit: { limitPerWindow: number; windowSeconds: number; headroom: number };
@@ -146,6 +164,16 @@ export interface WorkerConfig {
     apiKeyPattern: RegExp;
   };
   stage: string;
+  statusChecks:
+    | {
+        queueUrl: string;
+        maxIntervalSeconds: number;
+        defaultFirstDelaySeconds: number;
+        overdueAfterSeconds: number;
+        webhooksEnabled: boolean;
+      }
+    | undefined;
+  decisionEventBusName: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -178,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     httpTimeoutMs: e.HTTP_TIMEOUT_MS,
     outcomeTtlSeconds: e.OUTCOME_TTL_DAYS * 86_400,
     throttleThreshold: e.KYCERT_THROTTLE_THRESHOLD,
+    rateLimitedSpendsAttempt: e.KYCERT_RATE_LIMITED_SPENDS_ATTEMPT === 'true',
     maxRateLimitResetSeconds: e.KYCERT_MAX_RATE_LIMIT_RESET_SECONDS,
     queueVisibilityTimeoutSeconds: e.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     rateLimit: {
@@ -194,5 +223,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
       apiKeyPattern: new RegExp(e.KYCERT_API_KEY_PATTERN),
     },
     stage: e.KYCERT_QUEUE_STAGE,
+    statusChecks:
+      e.STATUS_CHECK_QUEUE_URL === undefined
+        ? undefined
+        : {
+            queueUrl: e.STATUS_CHECK_QUEUE_URL,
+            maxIntervalSeconds: e.STATUS_CHECK_MAX_INTERVAL_SECONDS,
+            defaultFirstDelaySeconds: e.STATUS_CHECK_DEFAULT_FIRST_DELAY_SECONDS,
+            overdueAfterSeconds: e.DECISION_OVERDUE_HOURS * 3600,
+            webhooksEnabled: e.KYCERT_WEBHOOKS_ENABLED === 'true',
+          },
+    decisionEventBusName: e.DECISION_EVENT_BUS_NAME,
   };
 }

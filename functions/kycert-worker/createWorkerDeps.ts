@@ -1,10 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { secretsManagerApiKey, staticApiKey } from './apiKeySource.js';
 import type { WorkerConfig } from './config.js';
 import { DeadLetterQueue } from './deadLetterQueue.js';
+import { DecisionPublisher } from './decisionPublisher.js';
 import { slotIntervalMs } from './flowControl.js';
 import { KycertClient } from './kycertClient.js';
 import { MessageVisibility } from './messageVisibility.js';
@@ -13,6 +15,8 @@ import { OutcomeStore } from './outcomeStore.js';
 import type { WorkerDeps } from './processRecord.js';
 import { RateLimitGovernor } from './rateLimitGovernor.js';
 import { SharedFlowControl } from './sharedFlowControl.js';
+import { StatusCheckQueue } from './statusCheckQueue.js';
+import { KYCERT_WEBHOOK_GRACE_SECONDS } from './statusCheckSchedule.js';
 
 /** A booked slot is come back for a second early: visibility timeouts are whole seconds. */
 const DEFER_LEAD_MS = 1_000;
@@ -28,7 +32,7 @@ export function createWorkerDeps(
   config: WorkerConfig,
   overrides: Partial<WorkerDeps> = {},
   /** Clients bound to given endpoints, for a process that runs several pipelines (the fault suite). */
-  clients: { sqs?: SQSClient; dynamodb?: DynamoDBClient } = {},
+  clients: { sqs?: SQSClient; dynamodb?: DynamoDBClient; eventBridge?: EventBridgeClient } = {},
 ): WorkerDeps {
   // With an endpoint override the SDK would otherwise send QueueUrl calls to the URL's own host.
   const sqs = clients.sqs ?? new SQSClient({ useQueueUrlAsEndpoint: false });
@@ -49,6 +53,7 @@ export function createWorkerDeps(
       backoffBaseSeconds: config.backoffBaseSeconds,
       backoffMaxSeconds: config.backoffMaxSeconds,
       idempotencyWindowSeconds: config.idempotencyWindowSeconds,
+      rateLimitedSpendsAttempt: config.rateLimitedSpendsAttempt,
       maxRateLimitResetSeconds: config.maxRateLimitResetSeconds,
       queueRetentionSeconds: config.queueRetentionSeconds,
     },
@@ -67,6 +72,29 @@ export function createWorkerDeps(
       ttlSeconds: config.outcomeTtlSeconds,
     }),
     deadLetterQueue: new DeadLetterQueue({ client: sqs, queueUrl: config.deadLetterQueueUrl }),
+    statusChecks:
+      config.statusChecks === undefined
+        ? undefined
+        : {
+            queue: new StatusCheckQueue({ client: sqs, queueUrl: config.statusChecks.queueUrl }),
+            visibility: new MessageVisibility({ client: sqs, queueUrl: config.statusChecks.queueUrl }),
+            options: {
+              defaultFirstDelaySeconds: config.statusChecks.defaultFirstDelaySeconds,
+              maxIntervalSeconds: config.statusChecks.maxIntervalSeconds,
+              overdueAfterSeconds: config.statusChecks.overdueAfterSeconds,
+              webhookGraceSeconds: config.statusChecks.webhooksEnabled
+                ? KYCERT_WEBHOOK_GRACE_SECONDS
+                : undefined,
+            },
+          },
+    publisher:
+      config.decisionEventBusName === undefined
+        ? undefined
+        : new DecisionPublisher({
+            client: clients.eventBridge ?? new EventBridgeClient({}),
+            busName: config.decisionEventBusName,
+            stage: config.stage,
+          }),
     visibility: new MessageVisibility({ client: sqs, queueUrl: config.queueUrl }),
     logger: new Logger({ serviceName: SERVICE_NAME }),
     // Default dimensions are on every metric, `singleMetric()` ones included: stages never share a series.

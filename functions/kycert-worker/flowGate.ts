@@ -50,6 +50,8 @@ export interface GateContext {
   deadlineMs: number;
   governor: RateLimitGovernor | undefined;
   apiKey: ApiKeySource | undefined;
+  /** A POST, or a status check (a read, which an account out of credits still allows). @default 'post' */
+  purpose?: 'post' | 'statusCheck';
 }
 
 /**
@@ -63,7 +65,7 @@ export async function passFlowGate(flow: FlowControlDeps, ctx: GateContext): Pro
   if (ctx.bookedSlotAtMs !== undefined && bookedSlotUsable(ctx.bookedSlotAtMs, nowMs, flow.options)) {
     slot = { atMs: ctx.bookedSlotAtMs, booked: true };
   } else {
-    const reservation = await flow.shared.reserve(nowMs);
+    const reservation = await flow.shared.reserve(nowMs, ctx.purpose ?? 'post');
     if (reservation.kind === 'paused') {
       const held = await holdOrProbe(flow, reservation.breaker, ctx);
       if (held.kind !== 'go') return held;

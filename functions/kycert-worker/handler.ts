@@ -5,6 +5,7 @@ import { createWorkerDeps } from './createWorkerDeps.js';
 import { RetryLaterError } from './errors.js';
 import { MetricName } from './metricNames.js';
 import { type Invocation, processRecord, type WorkerDeps } from './processRecord.js';
+import { processStatusCheck } from './processStatusCheck.js';
 
 /**
  * The Lambda entry point: an SQS batch in, `batchItemFailures` out. One record's trouble never fails the
@@ -20,9 +21,15 @@ export function createHandler(getDeps: () => WorkerDeps) {
       startedAtMs,
       deadlineMs: startedAtMs + context.getRemainingTimeInMillis(),
     };
+    const checks = deps.statusChecks;
     const recordHandler = async (record: SQSRecord) => {
       try {
-        await processRecord(record, deps, invocation);
+        // One function, two event sources: the producers' requests, and the runs' status checks.
+        if (checks?.queue.holds(record.eventSourceARN) === true) {
+          await processStatusCheck(record, deps, checks, invocation);
+        } else {
+          await processRecord(record, deps, invocation);
+        }
       } catch (error) {
         if (!(error instanceof RetryLaterError)) {
           deps.logger.error('unexpected error; the record will be retried', {

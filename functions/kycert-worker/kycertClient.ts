@@ -1,6 +1,7 @@
 import { Agent, type Dispatcher, request } from 'undici';
 import type { ApiKeySource } from './apiKeySource.js';
 import { kycertRequestBody, type RunRequest } from './runRequestMessage.js';
+import { type RunResult, readRun } from './runResult.js';
 
 /** What one `POST /bureau/runs` came to, in the terms the retry policy decides on. */
 export type KycertResult =
@@ -15,6 +16,8 @@ export type KycertResult =
       rateLimit?: RateLimitHeaders;
       /** The answer kept under the key, replayed (`idempotent-replayed: true`), not the account's state now. */
       replayed?: boolean;
+      /** The run the body describes (the 202's, or a status check's), read tolerantly (runResult.ts). */
+      run?: RunResult;
     }
   | {
       /** No HTTP answer (reset, timeout, refused): whether the run was created is unknown. */
@@ -78,12 +81,28 @@ export class KycertClient {
    */
   async createRun(runRequest: RunRequest): Promise<CreateRunOutcome> {
     const body = kycertRequestBody(runRequest);
+    return this.#withKey((apiKey) =>
+      this.#send('POST', '/bureau/runs', apiKey, { idempotencyKey: runRequest.idempotencyKey, body }),
+    );
+  }
+
+  /**
+   * A status check: `GET /bureau/runs/{id}` (scope `runs:read`), with the same timeouts, headers and 401
+   * refresh as the POST. The caller draws it from the same shared rate budget.
+   */
+  async getRun(runId: string): Promise<CreateRunOutcome> {
+    return this.#withKey((apiKey) =>
+      this.#send('GET', `/bureau/runs/${encodeURIComponent(runId)}`, apiKey, {}),
+    );
+  }
+
+  async #withKey(call: (apiKey: string) => Promise<KycertResult>): Promise<CreateRunOutcome> {
     const startedAtMs = this.#nowMs();
-    let result = await this.#post(runRequest.idempotencyKey, body, await this.#options.apiKey.get());
+    let result = await call(await this.#options.apiKey.get());
     let credentialRefreshed = false;
     if (result.kind === 'response' && result.httpStatus === 401) {
       credentialRefreshed = true;
-      result = await this.#post(runRequest.idempotencyKey, body, await this.#options.apiKey.refresh());
+      result = await call(await this.#options.apiKey.refresh());
     }
     return { result, latencyMs: this.#nowMs() - startedAtMs, credentialRefreshed };
   }
@@ -92,20 +111,25 @@ export class KycertClient {
     if (this.#options.dispatcher === undefined) await this.#dispatcher.close();
   }
 
-  async #post(idempotencyKey: string, body: string, apiKey: string): Promise<KycertResult> {
+  async #send(
+    method: 'POST' | 'GET',
+    path: string,
+    apiKey: string,
+    post: { idempotencyKey?: string; body?: string },
+  ): Promise<KycertResult> {
     const headers: Record<string, string> = {
-      'content-type': 'application/json',
       accept: 'application/json',
       'user-agent': USER_AGENT,
       'x-api-key': apiKey,
-      'idempotency-key': idempotencyKey,
+      ...(post.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(post.idempotencyKey === undefined ? {} : { 'idempotency-key': post.idempotencyKey }),
     };
     if (this.#options.apiVersion !== undefined) headers['x-kycert-api-version'] = this.#options.apiVersion;
     try {
-      const response = await request(`${this.#options.baseUrl}/bureau/runs`, {
-        method: 'POST',
+      const response = await request(`${this.#options.baseUrl}${path}`, {
+        method,
         headers,
-        body,
+        ...(post.body === undefined ? {} : { body: post.body }),
         dispatcher: this.#dispatcher,
       });
       const text = await readText(response.body);
@@ -139,7 +163,12 @@ async function readText(body: Dispatcher.ResponseData['body']): Promise<string> 
   return bytes <= MAX_BODY_BYTES ? Buffer.concat(chunks).toString('utf8') : '';
 }
 
-function readBody(text: string): { runId?: string; errorCode?: string; errorMessage?: string } {
+function readBody(text: string): {
+  runId?: string;
+  errorCode?: string;
+  errorMessage?: string;
+  run?: RunResult;
+} {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -152,6 +181,7 @@ function readBody(text: string): { runId?: string; errorCode?: string; errorMess
     error?: { code?: unknown; message?: unknown };
   };
   return {
+    ...optional('run', error === undefined ? readRun(json) : undefined),
     ...optional('runId', typeof runId === 'string' && runId.length > 0 ? runId : undefined),
     ...optional('errorCode', typeof error?.code === 'string' ? error.code : undefined),
     ...optional('errorMessage', typeof error?.message === 'string' ? error.message : undefined),

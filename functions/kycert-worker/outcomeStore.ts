@@ -397,11 +397,35 @@ export class OutcomeStore {
       key,
       at.nowMs,
       {
-        set: { next_check_at: { S: new Date(at.nextCheckAtMs).toISOString() } },
-        remove: [],
+        set: {
+          next_check_at: { S: new Date(at.nextCheckAtMs).toISOString() },
+          status_check_failures: { N: '0' },
+        },
+        remove: ['check_slot_ms'],
         add: { status_checks: { N: '1' } },
       },
       'attribute_exists(idempotency_key)',
+    );
+  }
+
+  /** A status check kycert gave no usable answer to (5xx, network, 404): counted, for its backoff. */
+  async recordStatusCheckFailure(key: string, at: { nowMs: number }): Promise<void> {
+    await this.#update(
+      key,
+      at.nowMs,
+      { set: {}, remove: ['check_slot_ms'], add: { status_check_failures: { N: '1' } } },
+      'attribute_exists(idempotency_key)',
+    );
+  }
+
+  /** A slot of the shared schedule booked for the run's next status check (see recordBooking). */
+  async recordCheckBooking(key: string, at: { slotAtMs: number; nowMs: number }): Promise<void> {
+    await this.#update(
+      key,
+      at.nowMs,
+      { set: { check_slot_ms: { N: String(Math.round(at.slotAtMs)) } }, remove: [] },
+      'run_status = :queued',
+      { ':queued': { S: RunStatus.queued } },
     );
   }
 

@@ -6,6 +6,7 @@ import type { ApiKeySource } from './apiKeySource.js';
 import { redactDocuments } from './brazilianDocument.js';
 import { DEFAULT_QUEUE_VISIBILITY_TIMEOUT_SECONDS } from './constants.js';
 import type { DeadLetterQueue } from './deadLetterQueue.js';
+import type { DecisionPublisher } from './decisionPublisher.js';
 import { type Delivery, readDelivery, visibilityTimeoutSeconds } from './deliveryVisibility.js';
 import { RetryLaterError } from './errors.js';
 import { type AccountBlockCode, type BreakerView, nextProbeBackoffMs } from './flowControl.js';
@@ -15,6 +16,7 @@ import { maskIdempotencyKey } from './maskIdempotencyKey.js';
 import type { MessageVisibility } from './messageVisibility.js';
 import { MetricName } from './metricNames.js';
 import type { OutcomeStore, ResultWrite } from './outcomeStore.js';
+import type { StatusCheckDeps } from './processStatusCheck.js';
 import type { RateLimitGovernor } from './rateLimitGovernor.js';
 import {
   type AttemptContext,
@@ -27,11 +29,20 @@ import {
   type RetryPolicyOptions,
 } from './retryPolicy.js';
 import { kycertRequestBody, parseRunRequestMessage, type RunRequest } from './runRequestMessage.js';
+import type { RunResult } from './runResult.js';
+import { nextStatusCheck } from './statusCheckSchedule.js';
 
 /** Everything a record needs, injected so that tests and the local pipeline supply their own. */
 export interface WorkerDeps {
   policy: RetryPolicyOptions;
-  kycert: { createRun(request: RunRequest): Promise<CreateRunOutcome> };
+  kycert: {
+    createRun(request: RunRequest): Promise<CreateRunOutcome>;
+    getRun?(runId: string): Promise<CreateRunOutcome>;
+  };
+  /** The status checks' queue and schedule (processStatusCheck.ts); absent: runs are not followed. */
+  statusChecks?: StatusCheckDeps | undefined;
+  /** Tells the producers of each decision (EventBridge); absent: decisions are recorded only. */
+  publisher?: DecisionPublisher | undefined;
   /**
    * The kycert client's own key source, read before a key is claimed: a Secrets Manager outage then fails the
    * record before an attempt is counted, instead of spending one with no POST. Absent in tests that fake kycert.
@@ -292,11 +303,12 @@ async function attempt(
   let httpStatus: number | undefined;
   let errorCode: string | undefined;
   let errorMessage: string | undefined;
+  let run: RunResult | undefined;
   if (decision === undefined) {
     const { result, latencyMs, credentialRefreshed } = await deps.kycert.createRun(request);
     deps.metrics.addMetric(MetricName.kycertLatency, MetricUnit.Milliseconds, latencyMs);
     if (result.kind === 'response') {
-      ({ httpStatus, errorCode, errorMessage } = result);
+      ({ httpStatus, errorCode, errorMessage, run } = result);
       if (result.rateLimit !== undefined) deps.rateLimitGovernor?.observe(result.rateLimit, deps.nowMs());
       if (httpStatus === 401 || credentialRefreshed)
         deps.metrics.addMetric(MetricName.authenticationFailures, MetricUnit.Count, 1);
@@ -321,6 +333,7 @@ async function attempt(
       request,
       leaseToken: begun.leaseToken,
       probe,
+      run,
       httpStatus,
       errorCode,
       errorMessage,
@@ -339,6 +352,8 @@ async function act(
     leaseToken: string | undefined;
     /** The breaker this delivery probes, when it is the probe. */
     probe: BreakerView | undefined;
+    /** The run as kycert's answer describes it (the 202's body: queued, with its estimate). */
+    run: RunResult | undefined;
     httpStatus: number | undefined;
     errorCode: string | undefined;
     errorMessage: string | undefined;
@@ -358,11 +373,23 @@ async function act(
   }
   switch (decision.action) {
     case 'succeed': {
+      const estimatedSeconds = attempt.run?.estimatedSeconds ?? null;
+      // The first check before the success is recorded: a record that fails between the two comes back,
+      // its POST is replayed, and it schedules again — never a recorded run that nobody follows.
+      const firstCheckSeconds = await scheduleFirstCheck(
+        decision.runId,
+        estimatedSeconds,
+        request,
+        nowMs,
+        deps,
+      );
       const written = await deps.outcomeStore.recordSuccess(key, {
         runId: decision.runId,
         httpStatus: httpStatus ?? 0,
         replayed: decision.replayed,
         nowMs,
+        estimatedSeconds,
+        nextCheckAtMs: firstCheckSeconds === undefined ? undefined : nowMs + firstCheckSeconds * 1000,
         ...(leaseToken === undefined ? {} : { leaseToken }),
       });
       // Fenced out: another delivery claimed the key after this lease; it POSTs under the same key and gets
@@ -406,6 +433,7 @@ async function act(
         errorCode,
         errorMessage,
         reservedSlotMs,
+        giveBackAttempt: decision.givesBackAttempt === true,
         ...(leaseToken === undefined ? {} : { leaseToken }),
       });
       if (written === 'alreadySucceeded') {
@@ -436,6 +464,38 @@ async function act(
       return;
     }
   }
+}
+
+/**
+ * The run's first status check, on its own queue: at kycert's estimate (the schedule, statusCheckSchedule.ts).
+ * Also for a replay: its body is the original answer (queued), so only a check can tell where the run is.
+ */
+async function scheduleFirstCheck(
+  runId: string,
+  estimatedSeconds: number | null,
+  request: RunRequest,
+  nowMs: number,
+  deps: WorkerDeps,
+): Promise<number | undefined> {
+  const checks = deps.statusChecks;
+  if (checks === undefined) return undefined;
+  const next = nextStatusCheck(
+    { acceptedAtMs: nowMs, nowMs, checksDone: 0, estimatedSeconds },
+    checks.options,
+  );
+  const delaySeconds = next.action === 'check' ? next.delaySeconds : 0;
+  await checks.queue.schedule(
+    {
+      v: 1,
+      idempotency_key: request.idempotencyKey,
+      run_id: runId,
+      accepted_at_ms: nowMs,
+      estimated_seconds: estimatedSeconds,
+      external_id: request.externalId === undefined ? null : redactDocuments(request.externalId),
+    },
+    delaySeconds,
+  );
+  return delaySeconds;
 }
 
 /**

@@ -16,6 +16,8 @@ export type Decision =
       delaySeconds: number;
       /** Something in kycert's answer that was not usable as sent, worth a log line. */
       note?: string;
+      /** The POST proved nothing was done (a 429): its attempt is given back, waiting is not an attempt. */
+      givesBackAttempt?: true;
     }
   | { action: 'deadLetter'; reason: DeadLetterReason; code?: string; detail: string }
   /**
@@ -71,6 +73,14 @@ export interface RetryPolicyOptions {
   maxRateLimitResetSeconds?: number;
   /** The main queue's retention: no message is left to expire in it. @default no check */
   queueRetentionSeconds?: number;
+  /**
+   * Whether a POST answered 429 spends one of the key's `maxAttempts`. Assumption (kycert's docs are silent):
+   * a 429 is refused before anything is done, so no run is created, nothing billed, and nothing kept under
+   * the key, like Stripe's and most APIs' 429s. The budget is the tenant's, not the message's, so by default
+   * it does not: a long storm of 429s (another client of the key) is bounded by the key's window instead.
+   * @default false
+   */
+  rateLimitedSpendsAttempt?: boolean;
 }
 
 export interface AttemptContext {
@@ -139,13 +149,14 @@ export function decide(result: KycertResult, ctx: AttemptContext, options: Retry
       return deadLetter('unexpectedResponse', describe(result), `http_${status}`);
     }
   }
-  // 2. Bounds: the attempt budget, the receive budget, the key's window.
-  if (ctx.attempt >= options.maxAttempts || isLastReceive(ctx.receiveCount, options)) {
+  // 2. Bounds: the attempt budget (a 429 given back does not spend it), the receive budget, the key's window.
+  const givesBackAttempt = cause === 'rate_limited' && options.rateLimitedSpendsAttempt !== true;
+  if ((!givesBackAttempt && ctx.attempt >= options.maxAttempts) || isLastReceive(ctx.receiveCount, options)) {
     return deadLetter('retriesExhausted', `after ${ctx.attempt} attempts; last: ${describe(result)}`);
   }
   if (ctx.nowMs + delaySeconds * 1000 - ctx.firstAttemptAtMs > options.idempotencyWindowSeconds * 1000) {
-    // A 429 on the first POST proves that no run exists under the key: the window matters only for the
-    // duplicate it would guard against, so say which case this is.
+    // A 429 on the first POST (the first counted: 429s given back leave the count at 1) proves that no run
+    // exists under the key: the window matters only for the duplicate it would guard against, so say which.
     return cause === 'rate_limited' && ctx.attempt === 1
       ? deadLetter(
           'rateLimitedPastKeyWindow',
@@ -156,9 +167,13 @@ export function decide(result: KycertResult, ctx: AttemptContext, options: Retry
           `next attempt would fall outside the key's window; last: ${describe(result)}`,
         );
   }
-  return note === undefined
-    ? { action: 'retry', cause, delaySeconds }
-    : { action: 'retry', cause, delaySeconds, note };
+  return {
+    action: 'retry',
+    cause,
+    delaySeconds,
+    ...(note === undefined ? {} : { note }),
+    ...(givesBackAttempt ? { givesBackAttempt: true as const } : {}),
+  };
 }
 
 /**

@@ -66,8 +66,10 @@ export class SharedFlowControl {
    * One slot on the shared schedule, or the open breaker. Concurrent calls are coalesced into one write
    * unless `coalesce` is off.
    */
-  reserve(nowMs: number): Promise<Reservation> {
+  reserve(nowMs: number, purpose: 'post' | 'statusCheck' = 'post'): Promise<Reservation> {
     this.#nowMs = () => nowMs;
+    // A status check is a read: out of credits (402) does not stop it. Rare enough not to coalesce.
+    if (purpose === 'statusCheck') return this.#reserveBlock(1, nowMs, true).then((r) => r[0] as Reservation);
     if (this.#options.coalesce === false)
       return this.#reserveBlock(1, nowMs).then((r) => r[0] as Reservation);
     return new Promise<Reservation>((resolve, reject) => {
@@ -95,9 +97,15 @@ export class SharedFlowControl {
     return nowMs - this.#breaker.seenAtMs <= cacheMs ? this.#breaker.view : undefined;
   }
 
-  async #reserveBlock(count: number, nowMs: number): Promise<Reservation[]> {
+  async #reserveBlock(count: number, nowMs: number, readsOnly = false): Promise<Reservation[]> {
     const intervalMs = this.#options.intervalMs();
     const spanMs = Math.ceil(count * intervalMs);
+    const breakerClosed = readsOnly
+      ? '(attribute_not_exists(breaker_state) OR breaker_code = :out_of_credits)'
+      : 'attribute_not_exists(breaker_state)';
+    const breakerValues: Record<string, AttributeValue> = readsOnly
+      ? { ':out_of_credits': { S: 'http_402' } }
+      : {};
     // The busy path appends to the schedule, the idle path restarts it at now: try the likelier one first.
     let busy = this.#lastTatMs >= nowMs;
     for (let tries = 0; tries < 4; tries++) {
@@ -105,14 +113,13 @@ export class SharedFlowControl {
         busy
           ? {
               update: 'SET tat_ms = tat_ms + :span, updated_at = :now_iso',
-              condition: 'tat_ms >= :now AND attribute_not_exists(breaker_state)',
-              values: { ':span': num(spanMs) },
+              condition: `tat_ms >= :now AND ${breakerClosed}`,
+              values: { ':span': num(spanMs), ...breakerValues },
             }
           : {
               update: 'SET tat_ms = :tat, updated_at = :now_iso',
-              condition:
-                '(attribute_not_exists(tat_ms) OR tat_ms < :now) AND attribute_not_exists(breaker_state)',
-              values: { ':tat': num(nowMs + spanMs) },
+              condition: `(attribute_not_exists(tat_ms) OR tat_ms < :now) AND ${breakerClosed}`,
+              values: { ':tat': num(nowMs + spanMs), ...breakerValues },
             },
         nowMs,
       );
@@ -120,13 +127,13 @@ export class SharedFlowControl {
       if (written.applied) {
         const tatMs = Number(written.item?.tat_ms?.N);
         this.#lastTatMs = tatMs;
-        this.#seeBreaker({ state: 'closed' }, nowMs);
+        this.#seeBreaker(breakerOf(written.item), nowMs);
         const firstMs = tatMs - spanMs;
         return Array.from({ length: count }, (_, i) => ({ kind: 'slot', atMs: firstMs + i * intervalMs }));
       }
       this.writes.refused += 1;
       const breaker = breakerOf(written.item);
-      if (breaker.state === 'open') {
+      if (breaker.state === 'open' && !(readsOnly && breaker.code === 'http_402')) {
         this.#seeBreaker(breaker, nowMs);
         return Array.from({ length: count }, () => ({ kind: 'paused', breaker }));
       }

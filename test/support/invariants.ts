@@ -37,8 +37,9 @@ export const Invariant = {
   /** A POST followed an answer that must never be retried (4xx other than 401, 402, 403, 408, 409, 429). */
   rejectionRetried: 'rejection_retried',
   /**
-   * More POSTs under a key than MAX_ATTEMPTS. Answers about the account, not the request (401, 402, 403: no run
-   * created, nothing billed), are not counted: the worker gives those attempts back and pauses the flow.
+   * More POSTs under a key than MAX_ATTEMPTS. Answers that did nothing (401, 402, 403 about the account, 429
+   * about the tenant's budget: no run created, nothing billed) are not counted: the worker gives those
+   * attempts back.
    */
   attemptsExceeded: 'attempts_exceeded',
   /** A POST more than IDEMPOTENCY_WINDOW_HOURS after the key's first attempt. */
@@ -194,11 +195,11 @@ function checkPosts(
   bounds: { maxAttempts: number; windowMs: number; lenient: boolean },
   violation: (invariant: Invariant, message: string, key?: string) => void,
 ): void {
-  const counted = posts.filter((post) => !ACCOUNT_ANSWERS.includes(post.answer)).length;
+  const counted = posts.filter((post) => ![...ACCOUNT_ANSWERS, 429].includes(post.answer)).length;
   if (counted > bounds.maxAttempts) {
     violation(
       Invariant.attemptsExceeded,
-      `${counted} POSTs (401, 402 and 403 aside), bound ${bounds.maxAttempts}`,
+      `${counted} POSTs (401, 402, 403 and 429 aside), bound ${bounds.maxAttempts}`,
       key,
     );
   }
