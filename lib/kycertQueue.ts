@@ -1,6 +1,7 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { Alarm, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import { type Grant, type IGrantable, ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { type Function as LambdaFunction, Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -18,6 +19,7 @@ import { optionalNagSuppressions } from './optionalNagSuppressions.js';
 import { type IndexUpgradeStep, OutcomeStoreTable } from './outcomeStoreTable.js';
 import { DEFAULT_QUEUE_RETENTION, RunQueues } from './runQueues.js';
 import { DEFAULT_STAGE, STAGE_NAME_PATTERN, stackNameFor } from './stackName.js';
+import { WebhookReceiver, type WebhookSettings } from './webhookReceiver.js';
 import { WorkerFunction, WorkerFunctionDefaults } from './workerFunction.js';
 import { resolveWorkerSettings, type WorkerSettings } from './workerSettings.js';
 
@@ -101,6 +103,20 @@ export interface KycertQueueProps extends Partial<WorkerSettings> {
    * @default none: the current indexes, `by-run-id` and `by-list-status`
    */
   readonly outcomeIndexUpgradeStep?: IndexUpgradeStep;
+  /**
+   * kycert's webhooks: `{ enabled: true }` creates the receiver (a Function URL, its signing secret), and status
+   * checks become the safety net (docs/deploy.md, "Webhooks").
+   * @default { enabled: false }: kycert must be told the URL first; status checks alone follow the runs
+   */
+  readonly webhooks?: WebhookSettings;
+  /**
+   * The EventBridge bus the decision events go to (`source: kycert-queue`, `detail-type: kycert run decided`),
+   * e.g. one the producers own. The worker and the receiver may `events:PutEvents` on it and on nothing else.
+   * @default the account's default bus, unless `createDecisionEventBus`
+   */
+  readonly decisionEventBus?: IEventBus;
+  /** Create a bus for the decision events, `kycert-queue-<stage>-decisions`, instead of the default bus. @default false */
+  readonly createDecisionEventBus?: boolean;
 }
 
 /**
@@ -127,6 +143,10 @@ export class KycertQueue extends Construct {
   public readonly dashboard: Dashboard;
   /** A managed policy that lets its holder send requests; for producers outside this CDK app. */
   public readonly producerPolicy: ManagedPolicy;
+  /** Where the decision events go: the account's default bus, the one given, or the one created. */
+  public readonly decisionEventBus: IEventBus;
+  /** kycert's webhooks in; undefined unless `webhooks.enabled`. */
+  public readonly webhookReceiver: WebhookReceiver | undefined;
 
   constructor(scope: Construct, id: string, props: KycertQueueProps = {}) {
     super(scope, id);
@@ -185,6 +205,8 @@ export class KycertQueue extends Construct {
     const apiKeyKmsKeyArn = checkedKmsKeyArn(props.apiKeySecretKmsKeyArn);
     const apiKey = this.#apiKeySecret(props, apiKeyKmsKeyArn);
     this.apiKeySecret = apiKey.secret;
+    this.decisionEventBus = this.#decisionEventBus(props);
+    const webhooksEnabled = props.webhooks?.enabled === true;
     const worker = new WorkerFunction(this, 'Worker', {
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
@@ -199,6 +221,8 @@ export class KycertQueue extends Construct {
       settings: this.settings,
       batchSize: this.concurrency.batchSize,
       maxConcurrency: this.concurrency.maxConcurrency,
+      decisionEventBus: this.settings.followRuns ? this.decisionEventBus : undefined,
+      webhooksEnabled,
       reservedConcurrency:
         props.reservedConcurrency === false
           ? undefined
@@ -217,12 +241,28 @@ export class KycertQueue extends Construct {
       logRetention: props.logRetention,
     }).lambdaFunction;
 
+    this.webhookReceiver = webhooksEnabled
+      ? new WebhookReceiver(this, 'WebhookReceiver', {
+          settings: props.webhooks ?? {},
+          table: this.outcomeTable,
+          decisionEventBus: this.decisionEventBus,
+          stageName: this.stageName,
+          namePrefix: stackNameFor(this.stageName),
+          outcomeTtlDays: this.settings.outcomeTtlDays,
+          secretKmsKeyArn: apiKeyKmsKeyArn,
+          logRetention: props.logRetention,
+          tracing,
+        })
+      : undefined;
+
     const monitoring = new KycertQueueMonitoring(this, 'Monitoring', {
       namePrefix: stackNameFor(this.stageName),
       stageName: this.stageName,
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
       statusCheckDeadLetterQueue: this.statusCheckDeadLetterQueue,
+      followsRuns: this.settings.followRuns,
+      webhookReceiverFunction: this.webhookReceiver?.lambdaFunction,
       lambdaFunction: this.workerFunction,
       functionTimeout,
       table: this.outcomeTable,
@@ -248,6 +288,24 @@ export class KycertQueue extends Construct {
     });
 
     this.#suppressReviewedFindings(worker, tracing);
+  }
+
+  /**
+   * The default bus is imported (every account has one), a given bus is used as it is, and a created one is named
+   * after the stack. A created bus is deleted with the stack: the events are delivered, not kept, on a bus.
+   */
+  #decisionEventBus(props: Pick<KycertQueueProps, 'decisionEventBus' | 'createDecisionEventBus'>): IEventBus {
+    if (props.decisionEventBus !== undefined && props.createDecisionEventBus === true) {
+      throw new InvalidSettingsError(['set decisionEventBus or createDecisionEventBus, not both']);
+    }
+    if (props.decisionEventBus !== undefined) return props.decisionEventBus;
+    if (props.createDecisionEventBus === true) {
+      return new EventBus(this, 'DecisionEventBus', {
+        eventBusName: `${stackNameFor(this.stageName)}-decisions`,
+        description: `kycert-queue ${this.stageName}: one event per kycert run decided`,
+      });
+    }
+    return EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
   }
 
   /** Lets a producer (a role, a function, a user…) send requests to the queue, and nothing else. */
@@ -318,7 +376,7 @@ export class KycertQueue extends Construct {
     if (NagSuppressions === undefined) return;
     if (tracing !== Tracing.DISABLED) {
       NagSuppressions.addResourceSuppressions(
-        worker.role,
+        [worker.role, ...(this.webhookReceiver === undefined ? [] : [this.webhookReceiver.role])],
         [
           {
             id: 'AwsSolutions-IAM5',
@@ -339,6 +397,17 @@ export class KycertQueue extends Construct {
             'The secret holds an API key issued by kycert, which AWS cannot regenerate: automatic rotation would ' +
             'need a rotation Lambda able to mint kycert keys. Rotation is an operator procedure instead ' +
             '(docs/deploy.md, "Rotating the API key"); the worker re-reads the secret after a 401.',
+        },
+      ]);
+    }
+    if (this.webhookReceiver !== undefined) {
+      NagSuppressions.addResourceSuppressions(this.webhookReceiver.secret, [
+        {
+          id: 'AwsSolutions-SMG4',
+          reason:
+            'The secret holds the webhook signing secret kycert issues (whsec_...), which AWS cannot regenerate: kycert ' +
+            'must sign with it. Rotation is an operator procedure with both secrets accepted meanwhile (docs/deploy.md, ' +
+            '"Rotating the webhook secret"); the receiver re-reads the secret when a signature fails.',
         },
       ]);
     }

@@ -37,6 +37,15 @@ describe.each<[string, KycertQueueProps]>([
       apiKeySecretKmsKeyArn: 'arn:aws:kms:sa-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
     },
   ],
+  ['webhooks on and a bus of its own', { webhooks: { enabled: true }, createDecisionEventBus: true }],
+  [
+    'webhooks on, secrets under a customer-managed KMS key, runs not followed',
+    {
+      webhooks: { enabled: true, reservedConcurrency: 5 },
+      followRuns: false,
+      apiKeySecretKmsKeyArn: 'arn:aws:kms:sa-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    },
+  ],
 ])('cdk-nag AwsSolutions with %s', (_name, props) => {
   const stack = stackWithNag(props);
   const annotations = Annotations.fromStack(stack);
