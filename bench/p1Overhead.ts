@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
-import { Agent, request } from 'undici';
-import { createHandler } from '../functions/kycert-worker/handler.js';
-import type { WorkerDeps } from '../functions/kycert-worker/processRecord.js';
+import { fileURLToPath } from 'node:url';
+import type { SQSRecord } from 'aws-lambda';
 import { createLambdaContext } from '../local/aws/createLambdaContext.js';
+import {
+  type ExecutionEnvironments,
+  startExecutionEnvironments,
+} from '../local/lambda/startExecutionEnvironments.js';
+import { workerPlugin } from '../local/lambda/WorkerPlugin.js';
 import { type KycertSandbox, startKycertSandbox } from '../local/sandbox/index.js';
 import { benchMessages, kycertPostFor } from './benchMessages.js';
-import { createInMemoryAwsHandler } from './inMemoryAwsHandler.js';
+import type { InMemoryCallsEvent } from './plugins/answerAwsInMemory.js';
 import { median, ratio, withoutWarmUp } from './stats.js';
-import { benchAwsClients, benchWorkerDeps } from './workerDeps.js';
 
 export interface P1Options {
   /** Messages per variant per round. */
@@ -45,6 +44,10 @@ export interface P1Result {
 }
 
 const REGION = 'sa-east-1';
+const BARE_POST_HANDLER = {
+  module: fileURLToPath(new URL('./barePostHandler.ts', import.meta.url)),
+  export: 'handler',
+};
 const QUEUE_URL = `https://sqs.${REGION}.amazonaws.com/123456789012/kycert-requests`;
 
 interface Variant {
@@ -59,7 +62,10 @@ interface Variant {
 /**
  * P1: time per message through the real handler (Powertools batch processing, schema, throttle, outcome store,
  * policy, kycert client, logs and metrics) with AWS answered in memory, against a bare undici POST of the same
- * body to the same sandbox through an Agent with the kycert client's settings. All variants run in every
+ * body to the same sandbox through an Agent with the kycert client's settings (barePostHandler.ts). Every
+ * variant runs in an execution environment of its own (a process, as in Lambda) and is timed there, as the
+ * runtime times an invocation; the sandbox is in this process, so every POST crosses between processes.
+ * All variants run in every
  * round, in an order that rotates, so drift (GC, the sandbox's growing stores, the machine) lands on each
  * alike; a ratio is formed within a round and the median taken over rounds.
  */
@@ -69,77 +75,96 @@ export async function measureP1Overhead(options: P1Options): Promise<P1Result> {
     rateLimitPerMinute: Number.MAX_SAFE_INTEGER,
     faults: { latencyMs: options.slowLatencyMs },
   });
-  const inMemory = createInMemoryAwsHandler();
-  const inMemoryClients = () =>
-    benchAwsClients({
-      sqsEndpoint: 'http://sqs.in-memory.invalid',
-      dynamodbEndpoint: 'http://dynamodb.in-memory.invalid',
+  // The worker as deployed (INFO logs, EMF metrics), and the bare POST, each in an execution environment of
+  // its own: every side's POSTs cross from a process to the sandbox's, as they cross the network in AWS.
+  const operations = new Map<string, number>();
+  const environment = (
+    sandbox: KycertSandbox,
+    mode: 'inMemory' | 'stubbedSend' | 'barePost',
+    logLevel = 'INFO',
+  ) =>
+    startExecutionEnvironments({
+      count: 1,
+      env: workerEnv(sandbox, logLevel),
       region: REGION,
-      requestHandler: inMemory,
+      output: 'ignore',
+      ...(mode === 'barePost'
+        ? { handler: BARE_POST_HANDLER }
+        : {
+            plugins: [
+              workerPlugin<typeof import('./plugins/answerAwsInMemory.js').default>(
+                new URL('./plugins/answerAwsInMemory.ts', import.meta.url),
+                { mode },
+              ),
+            ],
+          }),
+      onEvent: (event) => {
+        if (event.type !== 'pluginEvent') return;
+        for (const [operation, count] of Object.entries((event.data as InMemoryCallsEvent).operations)) {
+          operations.set(operation, (operations.get(operation) ?? 0) + count);
+        }
+      },
     });
-  const infoDeps = benchWorkerDeps(workerEnv(sandbox), inMemoryClients());
-  const warnDeps = benchWorkerDeps(workerEnv(sandbox), inMemoryClients());
-  warnDeps.logger.setLogLevel('WARN');
-  const slowDeps = benchWorkerDeps(workerEnv(slowSandbox), inMemoryClients());
-  // send() itself stubbed on these client instances: no serialisation, signing or parsing at all.
-  const stubbedClients = inMemoryClients();
-  mockClient(stubbedClients.dynamodb)
-    .on(UpdateItemCommand)
-    .callsFake(() => ({
-      Attributes: { attempts: { N: '1' }, first_attempt_at: { S: new Date().toISOString() } },
-    }));
-  mockClient(stubbedClients.sqs).resolves({});
-  const stubbedDeps = benchWorkerDeps(workerEnv(sandbox), stubbedClients);
-  const agent = new Agent({ connect: { timeout: 3_000 }, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const [info, warn, slow, stubbed, bare, bareSlow] = await Promise.all([
+    environment(sandbox, 'inMemory'),
+    environment(sandbox, 'inMemory', 'WARN'),
+    environment(slowSandbox, 'inMemory'),
+    environment(sandbox, 'stubbedSend'),
+    environment(sandbox, 'barePost'),
+    environment(slowSandbox, 'barePost'),
+  ]);
+  const environments = [info, warn, slow, stubbed, bare, bareSlow];
+  // Preparing the bare POSTs' bodies (the worker's parsing and key derivation) is not the bare call's time.
+  const prepared = (bodies: readonly string[]) => bodies.map((body) => JSON.stringify(kycertPostFor(body)));
 
   const variants: Record<string, Variant> = {
     bare: {
       label: 'bare POST',
       baseline: 'bare',
       messages: 'fast',
-      run: (bodies) => postBare(agent, sandbox, bodies, 1),
+      run: (bodies) => throughHandler(bare, prepared(bodies), 1),
     },
     handler: {
       label: 'handler, 1 rec/event, INFO logs, SDK in memory',
       baseline: 'bare',
       messages: 'fast',
-      run: (bodies) => throughHandler(infoDeps, bodies, 1),
+      run: (bodies) => throughHandler(info, bodies, 1),
     },
     handlerWarn: {
       label: 'handler, 1 rec/event, WARN logs, SDK in memory',
       baseline: 'bare',
       messages: 'fast',
-      run: (bodies) => throughHandler(warnDeps, bodies, 1),
+      run: (bodies) => throughHandler(warn, bodies, 1),
     },
     handlerStubbed: {
       label: 'handler, 1 rec/event, INFO logs, SDK send() stubbed',
       baseline: 'bare',
       messages: 'fast',
-      run: (bodies) => throughHandler(stubbedDeps, bodies, 1),
+      run: (bodies) => throughHandler(stubbed, bodies, 1),
     },
     bare10: {
       label: 'bare POST, 10 at a time',
       baseline: 'bare10',
       messages: 'fast',
-      run: (bodies) => postBare(agent, sandbox, bodies, 10),
+      run: (bodies) => throughHandler(bare, prepared(bodies), 10),
     },
     handler10: {
       label: 'handler, 10 rec/event, INFO logs, SDK in memory',
       baseline: 'bare10',
       messages: 'fast',
-      run: (bodies) => throughHandler(infoDeps, bodies, 10),
+      run: (bodies) => throughHandler(info, bodies, 10),
     },
     bareSlow: {
       label: `bare POST, sandbox +${options.slowLatencyMs} ms`,
       baseline: 'bareSlow',
       messages: 'slow',
-      run: (bodies) => postBare(agent, slowSandbox, bodies, 1),
+      run: (bodies) => throughHandler(bareSlow, prepared(bodies), 1),
     },
     handlerSlow: {
       label: `handler, 1 rec/event, INFO logs, sandbox +${options.slowLatencyMs} ms`,
       baseline: 'bareSlow',
       messages: 'slow',
-      run: (bodies) => throughHandler(slowDeps, bodies, 1),
+      run: (bodies) => throughHandler(slow, bodies, 1),
     },
   };
 
@@ -156,10 +181,7 @@ export async function measureP1Overhead(options: P1Options): Promise<P1Result> {
       }
     }
   } finally {
-    await agent.close();
-    for (const deps of [infoDeps, warnDeps, slowDeps, stubbedDeps]) {
-      await (deps.kycert as { close?: () => Promise<void> }).close?.();
-    }
+    await Promise.all(environments.map((each) => each.stop()));
     await sandbox.close();
     await slowSandbox.close();
   }
@@ -186,77 +208,55 @@ export async function measureP1Overhead(options: P1Options): Promise<P1Result> {
     rows,
     measuredRounds: options.rounds - options.warmUpRounds,
     awsCallsPerMessage: Object.fromEntries(
-      [...inMemory.calls].map(([operation, count]) => [operation, count / inMemoryMessages]),
+      [...operations].map(([operation, count]) => [operation, count / inMemoryMessages]),
     ),
   };
 }
 
-function workerEnv(sandbox: KycertSandbox): Record<string, string> {
+/** The function's configuration; no AWS endpoint, since the plugin answers every AWS call in memory. */
+function workerEnv(sandbox: KycertSandbox, logLevel: string): Record<string, string> {
   return {
     KYCERT_BASE_URL: sandbox.baseUrl,
     KYCERT_API_KEY: sandbox.apiKey,
     OUTCOME_TABLE_NAME: 'kycert-outcomes',
     QUEUE_URL,
     DEAD_LETTER_QUEUE_URL: `${QUEUE_URL}-dlq`,
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    POWERTOOLS_SERVICE_NAME: 'kycert-queue',
+    POWERTOOLS_LOG_LEVEL: logLevel,
   };
 }
 
-/** POSTs each message's kycert body under its key, `parallel` at a time; preparing the bodies is not timed. */
-async function postBare(
-  agent: Agent,
-  sandbox: KycertSandbox,
-  bodies: readonly string[],
-  parallel: number,
-): Promise<number> {
-  const posts = bodies.map(kycertPostFor);
-  const post = async ({ idempotencyKey, kycertBody }: (typeof posts)[number]) => {
-    const response = await request(`${sandbox.baseUrl}/bureau/runs`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json',
-        'user-agent': 'kycert-queue-bench',
-        'x-api-key': sandbox.apiKey,
-        'idempotency-key': idempotencyKey,
-      },
-      body: kycertBody,
-      dispatcher: agent,
-    });
-    await response.body.text();
-    if (response.statusCode !== 202) throw new Error(`bare POST answered ${response.statusCode}`);
-  };
-  const startedAt = performance.now();
-  for (let i = 0; i < posts.length; i += parallel) await Promise.all(posts.slice(i, i + parallel).map(post));
-  return performance.now() - startedAt;
-}
-
-/** Invokes the real handler with `batchSize` records per event, one invocation after the other. */
+/**
+ * Invokes the real handler in `environment` with `batchSize` records per event, one invocation after the
+ * other; returns the sum of the invocations' durations as the environment measured them (the runtime's
+ * hand-over of the event, IPC here, is not the function's time).
+ */
 async function throughHandler(
-  deps: WorkerDeps,
+  environment: ExecutionEnvironments,
   bodies: readonly string[],
   batchSize: number,
 ): Promise<number> {
-  const handler = createHandler(() => deps);
-  // The runtime builds the event and the context; the function's time starts when it is handed them.
-  const invocations: { event: SQSEvent; context: Context }[] = [];
+  let elapsedMs = 0;
   for (let i = 0; i < bodies.length; i += batchSize) {
-    invocations.push({
-      event: { Records: bodies.slice(i, i + batchSize).map(toRecord) },
-      context: createLambdaContext({
-        functionName: 'kycert-worker',
-        functionTimeoutSeconds: 60,
-        region: REGION,
-      }),
-    });
-  }
-  const startedAt = performance.now();
-  for (const { event, context } of invocations) {
-    const response = await handler(event, context);
-    if (response.batchItemFailures.length > 0) {
-      throw new Error(`the handler failed ${response.batchItemFailures.length} record(s) in P1`);
+    const reserved = await environment.reserve(new AbortController().signal);
+    if (reserved === undefined) throw new Error('P1: the environment was stopped');
+    const result = await reserved.invoke(
+      { Records: bodies.slice(i, i + batchSize).map(toRecord) },
+      createLambdaContext({ functionName: 'kycert-worker', functionTimeoutSeconds: 60, region: REGION }),
+      60_000,
+    );
+    if (result.kind !== 'returned' || result.functionDurationMs === undefined) {
+      throw new Error(
+        `P1: the handler ${result.kind === 'threw' ? `threw ${String(result.error)}` : result.kind}`,
+      );
     }
+    const failures = (result.response as { batchItemFailures?: unknown[] } | null)?.batchItemFailures ?? [];
+    if (failures.length > 0) throw new Error(`the handler failed ${failures.length} record(s) in P1`);
+    elapsedMs += result.functionDurationMs;
   }
-  return performance.now() - startedAt;
+  return elapsedMs;
 }
 
 function toRecord(body: string): SQSRecord {

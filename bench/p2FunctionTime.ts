@@ -1,8 +1,7 @@
 import { type FaultScript, type KycertSandbox, startKycertSandbox } from '../local/sandbox/index.js';
 import { benchMessages } from './benchMessages.js';
+import { type BenchCounters, type MeasuredPipeline, startMeasuredPipeline } from './measuredPipeline.js';
 import { type CostPerSuccess, costPerSuccess } from './p5Cost.js';
-import { createReferenceHandler } from './referenceRetryLoop.js';
-import { type BenchCounters, type BenchPipeline, startBenchPipeline } from './startBenchPipeline.js';
 import { median, ratio, sum } from './stats.js';
 
 export interface P2Config {
@@ -10,10 +9,10 @@ export interface P2Config {
   /** Records per invocation, for ours and the reference alike. */
   batchSize: number;
   /**
-   * Concurrent invocations of the reference. Ours always runs one invocation at a time: invocations in one
-   * process share its event loop, so overlapping ones would each be timed with the others' work, where in
-   * Lambda every concurrent invocation has an environment of its own. The reference's durations are its
-   * sleeps; running its invocations side by side adds milliseconds to seconds and saves the bench minutes.
+   * Concurrent invocations of the reference, each in an execution environment of its own. Ours runs one at
+   * a time in one environment: its time is mostly its own work, and several at once would share this
+   * machine's two cores with each other. The reference's durations are its sleeps; running its invocations
+   * side by side adds milliseconds to seconds and saves the bench minutes.
    */
   referenceConcurrency: number;
 }
@@ -71,8 +70,8 @@ const SETTLE_TIMEOUT_MS = 120_000;
 /**
  * P2 (and P5 on the way): function-busy seconds per delivered message, ours against the in-function retry
  * loop, both behind the same event-source poller settings and the same sandbox, with the same scripted mix,
- * run at the same time. Busy time is what Lambda bills: the sum of invocation durations as the poller timed
- * them. Delivered = the sandbox created the message's run.
+ * run at the same time. Busy time is what Lambda bills: the sum of invocation durations as each execution
+ * environment timed them. Delivered = the sandbox created the message's run.
  */
 export async function measureP2FunctionTime(options: P2Options): Promise<P2Result> {
   const sandbox = await startKycertSandbox({
@@ -103,16 +102,15 @@ async function measureConfig(
   withP5: boolean,
 ): Promise<{ result: P2ConfigResult; p5: CostPerSuccess | undefined }> {
   const kycert = { baseUrl: sandbox.baseUrl, apiKey: sandbox.apiKey };
-  const reference = createReferenceHandler({ ...kycert, maxAttempts: 4 });
-  const started: BenchPipeline[] = [];
+  const started: MeasuredPipeline[] = [];
   try {
     const settings = { kycert, batchSize: config.batchSize, maxAttempts: 4 };
     const [ours, theirs] = await Promise.all([
-      startBenchPipeline({ ...settings, concurrency: 1 }),
-      startBenchPipeline({
+      startMeasuredPipeline({ ...settings, concurrency: 1 }),
+      startMeasuredPipeline({
         ...settings,
         concurrency: config.referenceConcurrency,
-        handler: reference.handler,
+        handler: 'reference',
       }),
     ]);
     started.push(ours, theirs);
@@ -173,11 +171,10 @@ async function measureConfig(
     };
   } finally {
     await Promise.all(started.map((pipeline) => pipeline.stop()));
-    await reference.close();
   }
 }
 
-async function work(pipeline: BenchPipeline, bodies: readonly string[]): Promise<void> {
+async function work(pipeline: MeasuredPipeline, bodies: readonly string[]): Promise<void> {
   await pipeline.enqueue(bodies);
   if (!(await pipeline.waitUntilSettled(SETTLE_TIMEOUT_MS))) {
     throw new Error(`P2: ${bodies.length} messages did not settle within ${SETTLE_TIMEOUT_MS / 1000} s`);

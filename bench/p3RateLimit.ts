@@ -2,8 +2,8 @@ import { setTimeout as sleepMs } from 'node:timers/promises';
 import { REDRIVE_MAX_RECEIVE_COUNT } from '../functions/kycert-worker/constants.js';
 import { type SandboxLogEntry, startKycertSandbox } from '../local/sandbox/index.js';
 import { benchMessages } from './benchMessages.js';
+import { type MeasuredPipeline, startMeasuredPipeline } from './measuredPipeline.js';
 import { type CostPerSuccess, costPerSuccess } from './p5Cost.js';
-import { type BenchPipeline, startBenchPipeline } from './startBenchPipeline.js';
 import { median } from './stats.js';
 
 export interface P3Options {
@@ -97,16 +97,19 @@ export async function measureP3RateLimit(options: P3Options): Promise<P3Result> 
           if (isCreateRun(entry)) answers.push({ atMs: Date.parse(entry.time), status: entry.status });
         },
       });
-      const pipeline = await startBenchPipeline({
+      const pipeline = await startMeasuredPipeline({
         kycert: { baseUrl: sandbox.baseUrl, apiKey: sandbox.apiKey },
         concurrency: options.concurrency,
+        // One execution environment per concurrent invocation, as Lambda scales: each its own process,
+        // throttle and connection pool, coordinated by nothing but kycert's answers.
+        environments: options.concurrency,
         batchSize: options.batchSize,
         // The deployed default; the redrive maxReceiveCount follows from it.
         maxAttempts: MAX_ATTEMPTS,
         workerEnv: mode.workerEnv,
-        onDecision: (entry) =>
+        onDecision: (entry, atMs) =>
           decisions.push({
-            atMs: Date.now(),
+            atMs,
             receiveCount: Number(entry.receive_count),
             httpStatus: typeof entry.http_status === 'number' ? entry.http_status : undefined,
             decision: String(entry.decision),
@@ -138,7 +141,7 @@ export async function measureP3RateLimit(options: P3Options): Promise<P3Result> 
           side.mode.label,
           windows,
           options.limit,
-          calls[i] as ReturnType<BenchPipeline['counters']>,
+          calls[i] as ReturnType<MeasuredPipeline['counters']>,
         ),
         rateLimitedByReceiveCount: tally(rateLimited.map((entry) => String(entry.receiveCount))),
         rateLimitedOnLastReceives: rateLimited.filter(
@@ -206,7 +209,7 @@ function summarise(
   label: string,
   windows: WindowCounts[],
   limit: number,
-  calls: ReturnType<BenchPipeline['counters']>,
+  calls: ReturnType<MeasuredPipeline['counters']>,
 ): Omit<P3ModeResult, 'rateLimitedByReceiveCount' | 'rateLimitedOnLastReceives' | 'deadLetterReasons'> {
   const created = windows.reduce((total, window) => total + window.created, 0);
   const posts = windows.reduce((total, window) => total + window.posts, 0);

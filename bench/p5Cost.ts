@@ -1,4 +1,4 @@
-import type { BenchCounters } from './startBenchPipeline.js';
+import type { BenchCounters } from './measuredPipeline.js';
 
 /** DynamoDB commands that write an item: what the target's "writes" means (billed write units). */
 const DYNAMODB_WRITES = new Set([

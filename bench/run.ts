@@ -10,7 +10,6 @@ import { measureP2FunctionTime, type P2Options } from './p2FunctionTime.js';
 import { measureP3RateLimit, type P3Options } from './p3RateLimit.js';
 import { buildWorkerBundle, measureP4ColdStart, type P4Options } from './p4ColdStart.js';
 import { type BenchResults, finalLine, renderTable, reportRows } from './report.js';
-import { sinkStdout } from './stdoutSink.js';
 
 interface Sizes {
   p1: P1Options;
@@ -63,40 +62,31 @@ const program = new Command('npm run bench --')
 const flags = program.opts<{ quick: boolean; out?: string }>();
 const sizes = flags.quick ? SIZES.quick : SIZES.full;
 
-// The worker as deployed: INFO logs and EMF metrics, both written to stdout, which is sunk while measuring.
-process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
-process.env.POWERTOOLS_SERVICE_NAME = 'kycert-queue';
-delete process.env.POWERTOOLS_METRICS_DISABLED;
-
 const startedAtMs = Date.now();
 const progress = (text: string) =>
   process.stderr.write(`[bench ${((Date.now() - startedAtMs) / 1000).toFixed(0).padStart(3)} s] ${text}\n`);
 
-const sink = sinkStdout();
-let results: BenchResults;
+// The worker runs as deployed (INFO logs, EMF metrics) in execution environments of its own, whose stdout
+// goes to /dev/null; this process's stdout carries only the table and the final line.
+progress(`P1 overhead: ${sizes.p1.rounds} rounds × ${sizes.p1.messagesPerRound} messages per variant`);
+const p1 = await measureP1Overhead(sizes.p1);
+progress(
+  `P2 function time under faults: ${sizes.p2.runs} runs × ${sizes.p2.messagesPerRun} messages per side`,
+);
+const p2 = await measureP2FunctionTime(sizes.p2);
+// P3 mostly waits for rate-limit windows: the bundle is built meanwhile; its init is timed once P3 is over.
+progress(
+  `P3 rate limit: L=${sizes.p3.limit} per ${sizes.p3.windowMs / 1000} s, ${sizes.p3.measuredWindows} windows measured; P4 bundle built meanwhile`,
+);
+const [p3, bundle] = await Promise.all([measureP3RateLimit(sizes.p3), buildWorkerBundle()]);
+progress(`P4 cold start: ${sizes.p4.initRuns} fresh processes per form`);
+let p4: BenchResults['p4'];
 try {
-  progress(`P1 overhead: ${sizes.p1.rounds} rounds × ${sizes.p1.messagesPerRound} messages per variant`);
-  const p1 = await measureP1Overhead(sizes.p1);
-  progress(
-    `P2 function time under faults: ${sizes.p2.runs} runs × ${sizes.p2.messagesPerRun} messages per side`,
-  );
-  const p2 = await measureP2FunctionTime(sizes.p2);
-  // P3 mostly waits for rate-limit windows: the bundle is built meanwhile; its init is timed once P3 is over.
-  progress(
-    `P3 rate limit: L=${sizes.p3.limit} per ${sizes.p3.windowMs / 1000} s, ${sizes.p3.measuredWindows} windows measured; P4 bundle built meanwhile`,
-  );
-  const [p3, bundle] = await Promise.all([measureP3RateLimit(sizes.p3), buildWorkerBundle()]);
-  progress(`P4 cold start: ${sizes.p4.initRuns} fresh processes per form`);
-  let p4: BenchResults['p4'];
-  try {
-    p4 = await measureP4ColdStart(bundle, sizes.p4);
-  } finally {
-    bundle.remove();
-  }
-  results = { p1, p2, p3, p4 };
+  p4 = await measureP4ColdStart(bundle, sizes.p4);
 } finally {
-  sink.restore();
+  bundle.remove();
 }
+const results: BenchResults = { p1, p2, p3, p4 };
 
 if (flags.out !== undefined) {
   writeFileSync(flags.out, `${JSON.stringify({ quick: flags.quick, sizes, results }, null, 2)}\n`);

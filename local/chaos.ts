@@ -32,6 +32,11 @@ const program = new Command('npm run chaos --')
   .option('--messages <n>', 'messages to send', integer('--messages', 1, 1_000_000), 1_000)
   .option('--seed <n>', 'seed of the message mix and of the faults', integer('--seed', 0, 2 ** 31 - 1), 1)
   .option('--concurrency <n>', 'concurrent invocations', integer('--concurrency', 1, 1_000), 8)
+  .option(
+    '--environments <n>',
+    "the worker's execution environments, each a process of its own (default: --concurrency)",
+    integer('--environments', 1, 64),
+  )
   .option('--batch-size <n>', 'records per invocation', integer('--batch-size', 1, 10), 10)
   .option('--fault-rate <r>', 'base rate of kycert faults per POST (0–0.5)', rate, 0.1)
   .option('--max-attempts <n>', 'POSTs allowed per key', integer('--max-attempts', 1, 100), 6)
@@ -58,6 +63,7 @@ const flags = program.opts<{
   messages: number;
   seed: number;
   concurrency: number;
+  environments?: number;
   batchSize: number;
   faultRate: number;
   maxAttempts: number;
@@ -69,7 +75,8 @@ const command = `npm run chaos -- ${process.argv.slice(2).join(' ')}`.trim();
 
 if (!flags.json) {
   console.log(
-    `chaos: ${flags.messages} messages, seed ${flags.seed}, concurrency ${flags.concurrency}, batch ${flags.batchSize}, ` +
+    `chaos: ${flags.messages} messages, seed ${flags.seed}, concurrency ${flags.concurrency}, ` +
+      `${flags.environments ?? flags.concurrency} environments, batch ${flags.batchSize}, ` +
       `fault rate ${flags.faultRate}, max attempts ${flags.maxAttempts}, kycert limit ${flags.rateLimit}/s`,
   );
 }
@@ -80,6 +87,7 @@ try {
     messages: flags.messages,
     seed: flags.seed,
     concurrency: flags.concurrency,
+    environments: flags.environments,
     batchSize: flags.batchSize,
     faultRate: flags.faultRate,
     maxAttempts: flags.maxAttempts,

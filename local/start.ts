@@ -33,6 +33,12 @@ const program = new Command('npm start --')
   )
   .option('--report <file>', 'write {"outcomes": [...], "dlq": [...]} as JSON to FILE')
   .option('--concurrency <n>', 'concurrent invocations', integer('--concurrency', 1, 1000), 2)
+  .option(
+    '--environments <n>',
+    "the worker's execution environments, each a process of its own",
+    integer('--environments', 1, 64),
+    1,
+  )
   .option('--batch-size <n>', 'records per invocation', integer('--batch-size', 1, 10), 10)
   .option(
     '--timeout <seconds>',
@@ -81,6 +87,7 @@ const flags = program.opts<{
   messages?: string;
   report?: string;
   concurrency: number;
+  environments: number;
   batchSize: number;
   timeout: number;
   keepRunning: boolean;
@@ -147,6 +154,7 @@ try {
     sqsPort: flags.sqsPort,
     dynamodbPort: flags.dynamodbPort,
     concurrency: flags.concurrency,
+    environments: flags.environments,
     batchSize: flags.batchSize,
     maxAttempts: flags.maxAttempts,
     backoffBaseSeconds: flags.backoffBase,
@@ -213,7 +221,7 @@ const where =
     : `kycert sandbox at ${pipeline.kycertBaseUrl}`;
 console.log(`kycert-queue local pipeline: ${where}`);
 console.log(
-  `  SQS ${pipeline.aws.sqsEndpoint} · DynamoDB ${pipeline.aws.dynamodbEndpoint} · concurrency ${flags.concurrency} · max attempts ${flags.maxAttempts}`,
+  `  SQS ${pipeline.aws.sqsEndpoint} · DynamoDB ${pipeline.aws.dynamodbEndpoint} · concurrency ${flags.concurrency} · environments ${flags.environments} · max attempts ${flags.maxAttempts}`,
 );
 ownsStateFile = claimStateFile(
   `${JSON.stringify({ pid: process.pid, ...pipeline.workerEnv, KYCERT_API_KEY: undefined }, null, 2)}\n`,

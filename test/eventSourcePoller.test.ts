@@ -11,6 +11,7 @@ import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, it, type TestContext, vi } from 'vitest';
 import type { EventSourcePollerEvent } from '../local/aws/EventSourcePollerEvent.js';
 import { EventSourceMappingError } from '../local/aws/errors.js';
+import { inProcessInvoker } from '../local/aws/FunctionInvoker.js';
 import {
   type EventSourcePoller,
   type EventSourcePollerOptions,
@@ -511,6 +512,26 @@ describe.concurrent('startEventSourcePoller', () => {
     // Assess
     await expect(starting).rejects.toThrow(EventSourceMappingError);
     await expect(starting).rejects.toThrow(message);
+  });
+
+  it('refuses a mapping with both an in-process handler and an invoker, or with neither', async (test) => {
+    const { expect } = test;
+
+    // Prepare
+    const queueUrl = await createTestQueue();
+    const handler: SqsLambdaHandler = async () => undefined;
+    const invoker = inProcessInvoker(handler);
+
+    // Act
+    const both = startPoller(test, { queueUrl, handler, invoker });
+    const neither = startPoller(test, { queueUrl });
+
+    // Assess
+    for (const starting of [both, neither]) {
+      await expect(starting).rejects.toThrow(
+        `event source mapping for ${queueUrl}: give exactly one of invoker and handler`,
+      );
+    }
   });
 
   it('refuses a function timeout longer than the queue visibility timeout', async (test) => {

@@ -16,7 +16,17 @@ describe('npm run chaos', () => {
   it.concurrent('runs a small mix, prints its figures as JSON and exits 0 when every invariant held', {
     timeout: 60_000,
   }, async () => {
-    const run = await chaos('--messages', '60', '--seed', '3', '--fault-rate', '0', '--json');
+    const run = await chaos(
+      '--messages',
+      '60',
+      '--seed',
+      '3',
+      '--fault-rate',
+      '0',
+      '--environments',
+      '2',
+      '--json',
+    );
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout) as Record<string, unknown>;
     expect(result).toMatchObject({
@@ -24,6 +34,7 @@ describe('npm run chaos', () => {
       settled: true,
       violationCount: 0,
       counts: { messages: 60, lost: 0, stuck: 0, duplicateRuns: 0 },
+      settings: { concurrency: 8, environments: 2 },
     });
     const counts = result.counts as { succeeded: number; failed: number; distinctRequests: number };
     expect(counts.succeeded + counts.failed).toBe(counts.distinctRequests);
@@ -33,6 +44,7 @@ describe('npm run chaos', () => {
     [['--messages', '0'], '--messages must be a whole number from 1'],
     [['--fault-rate', '0.9'], '--fault-rate must be a number from 0 to 0.5'],
     [['--batch-size', '11'], '--batch-size must be a whole number from 1 to 10'],
+    [['--environments', '0'], '--environments must be a whole number from 1 to 64'],
     [['--no-such-flag'], "unknown option '--no-such-flag'"],
   ])('refuses %j with exit code 2', { timeout: 30_000 }, async (args, message) => {
     const run = await chaos(...args);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxPost } from '../local/sandbox/index.js';
 import { BAD_INPUT_CATALOGUE } from './support/badInputCatalogue.js';
 import { UNKNOWN_TEMPLATE_ID } from './support/faultMessages.js';
+import { FAULT_SUITE_ENVIRONMENTS } from './support/faultPipeline.js';
 import { runScenarios, type ScenarioResult } from './support/faultScenario.js';
 import { awsFaultScenarios } from './support/scenarios/awsFaults.js';
 import {
@@ -16,7 +17,8 @@ import { kycertFaultScenarios } from './support/scenarios/kycertFaults.js';
 
 /**
  * The pipeline under failure, end to end: for each fault a pipeline of its own (kycert sandbox, SQS and
- * DynamoDB emulators, the event-source poller, the real handler), messages through it, then
+ * DynamoDB emulators, the event-source poller, the real handler in FAULT_SUITE_ENVIRONMENTS execution
+ * environments, each a process of its own), messages through it, then
  *   1. the invariants of test/support/invariants.ts — nothing lost or stuck, one run per key, one body per
  *      key, no rejected key retried, the attempt bound, no POST past the key window, outcomes = kycert;
  *   2. proof that the fault did strike, and was handled the way the README's decision table says.
@@ -218,16 +220,19 @@ describe('delivery faults struck and were absorbed', () => {
   );
 
   it(
-    'a crash before, half-way through and after a batch: every record comes back and ends once',
+    'a crash before, half-way through and after a batch, and a runtime that dies: every record comes back and ends once',
     TIMEOUT,
     async () => {
       const result = await results.crashMidBatch;
-      expect(result.extra.crashes).toEqual(['before', 'halfway', 'after']);
+      const { poller, environments } = result.extra;
+      expect(result.extra.crashes).toEqual(['before', 'halfway', 'after', 'exit']);
       // Each crash fails its whole batch. On a loaded 2-core machine a crashed invocation may first outrun its
-      // 2 s timeout (counted as a timeout, not an error), and an ordinary one may time out too: at least three.
-      expect(result.extra.poller.handlerErrors + result.extra.poller.handlerTimeouts).toBeGreaterThanOrEqual(
-        3,
-      );
+      // 4 s timeout (counted as a timeout, not an error), and an ordinary one may time out too: at least four.
+      expect(poller.handlerErrors + poller.handlerTimeouts + poller.runtimeExits).toBeGreaterThanOrEqual(4);
+      // The runtime that died (or, as above, was killed at its timeout first) was replaced by a fresh process.
+      expect(environments.exited + environments.killedOnTimeout).toBeGreaterThanOrEqual(1);
+      // Replaced: as many environments live as ever (the replacement possibly still in its init).
+      expect(environments.live).toBe(FAULT_SUITE_ENVIRONMENTS);
       expect(outcomesWith(result, 'succeeded')).toHaveLength(20);
     },
   );
@@ -240,6 +245,8 @@ describe('delivery faults struck and were absorbed', () => {
       expect(result.extra.timeouts).toEqual(['before', 'after']);
       expect(result.extra.killedAfterPost).toBe(3);
       expect(result.extra.poller.handlerTimeouts).toBeGreaterThanOrEqual(2);
+      // Every timeout killed its execution environment, as Lambda stops the runtime.
+      expect(result.extra.environments.killedOnTimeout).toBe(result.extra.poller.handlerTimeouts);
       expect(outcomesWith(result, 'succeeded')).toHaveLength(16);
       expect(outcomesWith(result, 'succeeded').filter((o) => o.replayed === true).length).toBeGreaterThan(0);
     },

@@ -10,15 +10,19 @@ import type { SandboxStats } from '../local/sandbox/index.js';
 
 /**
  * `npm start`'s machinery end to end: the demo set through the sandbox, both emulators, the poller and the
- * real handler. Every path's outcome, the DLQ, and kycert's own count of runs.
+ * real handler in two execution environments. Every path's outcome, the DLQ, and kycert's own count of runs.
  */
 const MAX_ATTEMPTS = 3;
 let pipeline: LocalPipeline;
 let report: PipelineReport;
 let sandbox: SandboxStats;
+let processEnvBefore: NodeJS.ProcessEnv;
+let processEnvAfterStart: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
+  processEnvBefore = { ...process.env };
   pipeline = await startLocalPipeline({
+    environments: 2,
     sqsPort: 0,
     dynamodbPort: 0,
     sandbox: { port: 0, faultScript: demoFaultScript, faults: { retryAfterSeconds: 1 } },
@@ -26,6 +30,7 @@ beforeAll(async () => {
     backoffBaseSeconds: 1,
     backoffMaxSeconds: 2,
   });
+  processEnvAfterStart = { ...process.env };
   await pipeline.enqueue(DEMO_MESSAGES.map((m) => m.body));
   const settled = await pipeline.waitUntilSettled({ timeoutMs: 25_000 });
   expect(settled).toBe(true);
@@ -42,6 +47,13 @@ const keyOf = (externalId: string, templateId = 'tpl_onboarding_pf') =>
   deriveIdempotencyKey(templateId, externalId);
 
 describe('the local pipeline on the demo set', () => {
+  it("configures the worker's environments through their own process environments, never this one's", () => {
+    expect(processEnvAfterStart).toEqual(processEnvBefore);
+    expect(pipeline.workerEnv).toMatchObject({ QUEUE_URL: pipeline.aws.queueUrl, MAX_ATTEMPTS: '3' });
+    expect(process.env.QUEUE_URL).toBeUndefined();
+    expect(pipeline.environments.stats()).toMatchObject({ started: 2, live: 2 });
+  });
+
   it.each([
     ['demo-success', 1, 202, false],
     ['demo-company', 1, 202, false],

@@ -60,12 +60,15 @@ describe('npm start', () => {
       reportPath,
       '--timeout',
       '60',
+      '--environments',
+      '2',
       ...freePorts,
     ]);
 
     // Assess
     expect(result.stderr).not.toMatch(/npm start:/);
     expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/· concurrency 2 · environments 2 ·/);
     const report = JSON.parse(readFileSync(reportPath, 'utf8'));
     expect(report.outcomes).toEqual(
       expect.arrayContaining([
@@ -108,6 +111,27 @@ describe('npm start', () => {
     expect(result.stderr).toContain('--concurrency must be a whole number from 1 to 1000.');
     expect(result.stderr).toContain('Usage: npm start --');
   });
+
+  it.each([
+    ['0', '--environments must be a whole number from 1 to 64.'],
+    ['65', '--environments must be a whole number from 1 to 64.'],
+    ['two', '--environments must be a whole number from 1 to 64.'],
+  ])('--environments %s is refused in one line, exit 2', async (value, message) => {
+    const result = await runStart(['--environments', value]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n').filter((line) => line.startsWith('error:'))).toEqual([
+      `error: option '--environments <n>' argument '${value}' is invalid. ${message}`,
+    ]);
+    expect(result.stderr).toContain('Usage: npm start --');
+  });
+
+  it('the startup line names the default of one execution environment', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kq-default-env-'));
+    writeFileSync(join(dir, 'none.jsonl'), '');
+    const result = await runStart(['--messages', join(dir, 'none.jsonl'), ...freePorts]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/· concurrency 2 · environments 1 ·/);
+  }, 30_000);
 
   it('an unknown flag prints the usage and exits 2', async () => {
     const result = await runStart(['--mesages', 'x.jsonl']);

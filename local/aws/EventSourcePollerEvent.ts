@@ -1,8 +1,12 @@
+import type { ExecutionEnvironmentInfo } from './FunctionInvoker.js';
+
 /** Why the event source mapping deleted nothing from a batch. */
 export const BatchFailureReason = {
   handlerError: 'handlerError',
   timeout: 'timeout',
   invalidResponse: 'invalidResponse',
+  /** The execution environment's process ended mid-invocation (Lambda's `Runtime.ExitError`). */
+  runtimeExit: 'runtimeExit',
 } as const;
 export type BatchFailureReason = (typeof BatchFailureReason)[keyof typeof BatchFailureReason];
 
@@ -25,9 +29,14 @@ export type EventSourcePollerEvent =
       /** The records left to their visibility timeout: the listed ones, or all of them when `failed`. */
       readonly failedMessageIds: readonly string[];
       readonly failureReason?: BatchFailureReason;
-      /** The handler's error (`handlerError`) or a description of the bad response (`invalidResponse`). */
+      /** The handler's error (`handlerError`, `runtimeExit`) or a description of the bad response (`invalidResponse`). */
       readonly error?: unknown;
+      /** From the batch handed over until the outcome was known, as the poller timed it. */
       readonly durationMs: number;
+      /** The execution environment that ran it, when the function runs in environments of its own. */
+      readonly environment?: ExecutionEnvironmentInfo;
+      /** The handler's own time, measured inside its environment (Lambda's `Duration`); see InvocationResult. */
+      readonly functionDurationMs?: number;
     }
   | { readonly type: 'recordsDeleted'; readonly awsRequestId: string; readonly messageIds: readonly string[] }
   /** Deleting failed: these records come back after their visibility timeout and are processed again. */
@@ -54,6 +63,8 @@ export interface EventSourcePollerStats {
   readonly maxInvocationsInFlight: number;
   readonly handlerErrors: number;
   readonly handlerTimeouts: number;
+  /** Invocations whose execution environment exited under them. */
+  readonly runtimeExits: number;
   readonly invalidResponses: number;
   readonly deleteErrors: number;
 }

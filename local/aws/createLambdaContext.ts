@@ -11,6 +11,19 @@ export interface LambdaContextOptions {
   readonly nowMs?: () => number;
 }
 
+/** What a `Context` says, without its methods: what crosses from the event source to an execution environment. */
+export interface LambdaContextFields {
+  readonly functionName: string;
+  readonly functionVersion: string;
+  readonly invokedFunctionArn: string;
+  readonly memoryLimitInMB: string;
+  readonly awsRequestId: string;
+  readonly logGroupName: string;
+  readonly logStreamName: string;
+  /** When the function timeout ends, in epoch milliseconds (Lambda's `Lambda-Runtime-Deadline-Ms`). */
+  readonly deadlineMs: number;
+}
+
 /** The account id every local ARN uses, as fauxqs does. */
 export const LOCAL_ACCOUNT_ID = '000000000000';
 
@@ -20,20 +33,31 @@ export const LOCAL_ACCOUNT_ID = '000000000000';
  */
 export function createLambdaContext(options: LambdaContextOptions): Context {
   const nowMs = options.nowMs ?? Date.now;
-  const deadlineMs = nowMs() + options.functionTimeoutSeconds * 1000;
   const today = new Date(nowMs()).toISOString().slice(0, 10).replaceAll('-', '/');
+  return lambdaContext(
+    {
+      functionName: options.functionName,
+      functionVersion: '$LATEST',
+      invokedFunctionArn: `arn:aws:lambda:${options.region}:${LOCAL_ACCOUNT_ID}:function:${options.functionName}`,
+      memoryLimitInMB: String(options.memorySizeMb ?? 128),
+      awsRequestId: randomUUID(),
+      logGroupName: `/aws/lambda/${options.functionName}`,
+      logStreamName: `${today}/[$LATEST]${randomBytes(16).toString('hex')}`,
+      deadlineMs: nowMs() + options.functionTimeoutSeconds * 1000,
+    },
+    nowMs,
+  );
+}
+
+/** The `Context` of these fields, its remaining time counted down to `deadlineMs` on `nowMs`. */
+export function lambdaContext(fields: LambdaContextFields, nowMs: () => number = Date.now): Context {
   const unsupported = (name: string) => () => {
     throw new Error(`context.${name}() is not supported: return a promise from the handler instead`);
   };
+  const { deadlineMs, ...described } = fields;
   return {
     callbackWaitsForEmptyEventLoop: true,
-    functionName: options.functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${options.region}:${LOCAL_ACCOUNT_ID}:function:${options.functionName}`,
-    memoryLimitInMB: String(options.memorySizeMb ?? 128),
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${options.functionName}`,
-    logStreamName: `${today}/[$LATEST]${randomBytes(16).toString('hex')}`,
+    ...described,
     getRemainingTimeInMillis: () => Math.max(0, deadlineMs - nowMs()),
     done: unsupported('done'),
     fail: unsupported('fail'),

@@ -47,3 +47,26 @@ export class PeekQueueError extends LocalAwsError {
     super(`peek of ${queueUrl}: ${message} (messages ${messageIds.join(', ')})`, options);
   }
 }
+
+/** The handler's error, as its execution environment reported it (Lambda's `errorType` and `errorMessage`). */
+export class FunctionError extends LocalAwsError {
+  constructor(
+    readonly errorType: string,
+    message: string,
+    remoteStack: string | undefined,
+  ) {
+    super(message);
+    if (remoteStack !== undefined) this.stack = remoteStack;
+  }
+}
+
+/** An execution environment could not start, or its process ended under an invocation. */
+export class ExecutionEnvironmentError extends LocalAwsError {
+  constructor(
+    readonly environmentId: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(`execution environment ${environmentId}: ${message}`, options);
+  }
+}

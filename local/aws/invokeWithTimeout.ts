@@ -2,8 +2,10 @@
 export type InvocationOutcome =
   | { readonly kind: 'returned'; readonly response: unknown }
   | { readonly kind: 'threw'; readonly error: unknown }
-  /** The function timeout passed first. Lambda would kill the runtime; here the handler's promise is abandoned. */
-  | { readonly kind: 'timedOut' };
+  /** The function timeout passed first. Lambda kills the runtime; in process the handler's promise is abandoned. */
+  | { readonly kind: 'timedOut' }
+  /** The runtime process ended mid-invocation (a crash, `process.exit`, out of memory): Lambda's `Runtime.ExitError`. */
+  | { readonly kind: 'runtimeExited'; readonly error: Error };
 
 /**
  * Runs `invoke` and settles with whichever comes first, its result or the timeout. A synchronous throw counts

@@ -16,8 +16,8 @@ import {
   type EventSourcePollerStats,
 } from './EventSourcePollerEvent.js';
 import { EventSourceMappingError } from './errors.js';
+import { type FunctionInvoker, inProcessInvoker, type ReservedEnvironment } from './FunctionInvoker.js';
 import { interpretBatchResponse } from './interpretBatchResponse.js';
-import { invokeWithTimeout } from './invokeWithTimeout.js';
 import { type EventSource, toSqsRecord } from './toSqsRecord.js';
 
 /**
@@ -29,7 +29,12 @@ export type SqsLambdaHandler = (event: SQSEvent, context: Context) => unknown;
 export interface EventSourcePollerOptions {
   readonly sqs: SQSClient;
   readonly queueUrl: string;
-  readonly handler: SqsLambdaHandler;
+  /**
+   * The function behind the mapping, exactly one of: its execution environments (`invoker`, as the local
+   * pipeline runs the worker), or a handler called in this process (`handler`, for tests of the poller).
+   */
+  readonly invoker?: FunctionInvoker;
+  readonly handler?: SqsLambdaHandler;
   /**
    * The function's timeout: `context.getRemainingTimeInMillis()` counts down from it, and a handler still
    * running when it ends fails its whole batch. Lambda's range, 1–900 s; it must not exceed the queue's
@@ -86,14 +91,19 @@ const defaults = {
 const RECEIVE_RETRY_DELAY_MS = 1_000;
 
 /**
- * Lambda's SQS event source mapping, in process: long-polls the queue, invokes the handler with Lambda's
- * event and context, deletes what succeeded and leaves the rest to the visibility timeout. It never changes
+ * Lambda's SQS event source mapping, in this process: long-polls the queue, hands each batch with Lambda's
+ * event and context to a free execution environment (or an in-process handler), deletes what succeeded and
+ * leaves the rest to the visibility timeout. It never changes
  * a message's visibility itself; retries happen because undeleted messages reappear.
  */
 export async function startEventSourcePoller(options: EventSourcePollerOptions): Promise<EventSourcePoller> {
+  const { sqs, queueUrl } = options;
   const settings = validateSettings(options);
-  const source = await describeEventSource(options.sqs, options.queueUrl, settings.functionTimeoutSeconds);
-  const { sqs, queueUrl, handler } = options;
+  const invoker = options.invoker ?? (options.handler && inProcessInvoker(options.handler));
+  if (invoker === undefined || (options.invoker !== undefined && options.handler !== undefined)) {
+    throw new EventSourceMappingError(queueUrl, 'give exactly one of invoker and handler');
+  }
+  const source = await describeEventSource(sqs, queueUrl, settings.functionTimeoutSeconds);
 
   const counters = {
     receiveRequests: 0,
@@ -106,6 +116,7 @@ export async function startEventSourcePoller(options: EventSourcePollerOptions):
     maxInvocationsInFlight: 0,
     handlerErrors: 0,
     handlerTimeouts: 0,
+    runtimeExits: 0,
     invalidResponses: 0,
     deleteErrors: 0,
   };
@@ -212,12 +223,13 @@ export async function startEventSourcePoller(options: EventSourcePollerOptions):
     }
   };
 
-  const invoke = async (messages: readonly Message[]): Promise<void> => {
+  const invoke = async (environment: ReservedEnvironment, messages: readonly Message[]): Promise<void> => {
     let records: SQSRecord[];
     try {
       records = messages.map((message) => toSqsRecord(message, source));
     } catch (error) {
       // Cannot happen with `All` attributes; if it does, the messages come back and end in the DLQ.
+      environment.release();
       counters.receiveErrors++;
       emit({ type: 'receiveFailed', error });
       return;
@@ -235,12 +247,17 @@ export async function startEventSourcePoller(options: EventSourcePollerOptions):
     counters.maxInvocationsInFlight = Math.max(counters.maxInvocationsInFlight, counters.invocationsInFlight);
     emit({ type: 'invocationStarted', awsRequestId, messageIds });
     const startedAtMs = performance.now();
-    const outcome = await invokeWithTimeout(
-      () => handler({ Records: records }, context),
+    const outcome = await environment.invoke(
+      { Records: records },
+      context,
       settings.functionTimeoutSeconds * 1000,
     );
     counters.invocationsInFlight--;
     const durationMs = performance.now() - startedAtMs;
+    const where = {
+      ...(outcome.environment === undefined ? {} : { environment: outcome.environment }),
+      ...(outcome.functionDurationMs === undefined ? {} : { functionDurationMs: outcome.functionDurationMs }),
+    };
 
     let failedMessageIds: readonly string[];
     if (outcome.kind === 'returned') {
@@ -259,6 +276,7 @@ export async function startEventSourcePoller(options: EventSourcePollerOptions):
           failureReason: BatchFailureReason.invalidResponse,
           error: new Error(`invalid batch response from ${settings.functionName}: ${verdict.reason}`),
           durationMs,
+          ...where,
         });
       } else {
         failedMessageIds = verdict.kind === 'someFailed' ? verdict.failedMessageIds : [];
@@ -269,25 +287,30 @@ export async function startEventSourcePoller(options: EventSourcePollerOptions):
           outcome: failedMessageIds.length === 0 ? 'succeeded' : 'partiallyFailed',
           failedMessageIds,
           durationMs,
+          ...where,
         });
       }
     } else {
       failedMessageIds = messageIds;
-      if (outcome.kind === 'threw') {
-        counters.handlerErrors++;
-      } else {
-        counters.handlerTimeouts++;
-      }
+      const failure = {
+        threw: { counter: 'handlerErrors', reason: BatchFailureReason.handlerError },
+        timedOut: { counter: 'handlerTimeouts', reason: BatchFailureReason.timeout },
+        runtimeExited: { counter: 'runtimeExits', reason: BatchFailureReason.runtimeExit },
+      } as const satisfies Record<
+        typeof outcome.kind,
+        { counter: keyof typeof counters; reason: BatchFailureReason }
+      >;
+      counters[failure[outcome.kind].counter]++;
       emit({
         type: 'invocationFinished',
         awsRequestId,
         messageIds,
         outcome: 'failed',
         failedMessageIds,
-        failureReason:
-          outcome.kind === 'threw' ? BatchFailureReason.handlerError : BatchFailureReason.timeout,
-        ...(outcome.kind === 'threw' ? { error: outcome.error } : {}),
+        failureReason: failure[outcome.kind].reason,
+        ...(outcome.kind === 'timedOut' ? {} : { error: outcome.error }),
         durationMs,
+        ...where,
       });
     }
     counters.recordsReturned += failedMessageIds.length;
@@ -326,20 +349,30 @@ export async function startEventSourcePoller(options: EventSourcePollerOptions):
 
   const work = async (): Promise<void> => {
     while (!stopping) {
-      const messages = await receiveBatch();
+      const environment = await invoker.reserve(stopSignal.signal);
+      if (environment === undefined) {
+        return;
+      }
+      let messages: Message[] = [];
+      try {
+        messages = await receiveBatch();
+      } finally {
+        if (messages.length === 0) environment.release();
+      }
       if (messages.length === 0) {
         continue;
       }
       if (stopping) {
+        environment.release();
         await release(messages);
         return;
       }
-      await invoke(messages);
+      await invoke(environment, messages);
     }
   };
 
-  // One loop per concurrency slot: a loop only polls when its previous invocation is over, so no message
-  // is ever held invisible while it waits for a free slot.
+  // One loop per concurrency slot: a loop only polls once its previous invocation is over and it holds a
+  // free execution environment, so no message is ever held invisible while it waits for either.
   const workers = Array.from({ length: settings.concurrency }, () =>
     work().catch((error: unknown) => {
       console.error(

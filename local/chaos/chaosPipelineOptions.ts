@@ -1,10 +1,13 @@
 import type { FaultPipelineOptions } from '../../test/support/faultPipeline.js';
+import { workerPlugin } from '../lambda/WorkerPlugin.js';
 import { seededRandom } from '../sandbox/index.js';
 
 export interface ChaosSettings {
   seed: number;
   /** Concurrent invocations. @default 8 */
   concurrency?: number;
+  /** The worker's execution environments, each a process of its own. @default concurrency (as Lambda scales) */
+  environments?: number;
   /** @default 10 */
   batchSize?: number;
   /** The base rate of kycert faults; each kind is a share of it (see below). @default 0.1 */
@@ -35,8 +38,10 @@ export const CHAOS_HTTP_TIMEOUT_MS = 1_000;
  */
 export function chaosPipelineOptions(settings: ChaosSettings): FaultPipelineOptions {
   const faultRate = settings.faultRate ?? 0.1;
+  const concurrency = settings.concurrency ?? 8;
   return {
-    concurrency: settings.concurrency ?? 8,
+    concurrency,
+    environments: settings.environments ?? concurrency,
     batchSize: settings.batchSize ?? 10,
     maxAttempts: settings.maxAttempts ?? 6,
     backoffBaseSeconds: 1,
@@ -59,6 +64,11 @@ export function chaosPipelineOptions(settings: ChaosSettings): FaultPipelineOpti
         latencyMs: settings.latencyMs ?? 5,
       },
     },
-    workerOverrides: () => ({ random: seededRandom(settings.seed + 1) }),
+    plugins: [
+      workerPlugin<typeof import('./seededRandomPlugin.js').default>(
+        new URL('./seededRandomPlugin.ts', import.meta.url),
+        { seed: settings.seed + 1 },
+      ),
+    ],
   };
 }

@@ -1,21 +1,25 @@
 import { type AttributeValue, paginateScan } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { loadConfig } from '../../functions/kycert-worker/config.js';
-import { createWorkerDeps } from '../../functions/kycert-worker/createWorkerDeps.js';
 import { DeadLetterAttribute } from '../../functions/kycert-worker/deadLetterQueue.js';
-import { createHandler } from '../../functions/kycert-worker/handler.js';
-import type { WorkerDeps } from '../../functions/kycert-worker/processRecord.js';
 import type { EventSourcePollerEvent } from '../aws/EventSourcePollerEvent.js';
 import { peekQueue } from '../aws/peekQueue.js';
 import { type EventSourcePoller, startEventSourcePoller } from '../aws/startEventSourcePoller.js';
 import { type LocalAws, startLocalAws } from '../aws/startLocalAws.js';
+import type { HandlerLocation } from '../lambda/executionEnvironmentProtocol.js';
+import type { JumpingClock } from '../lambda/JumpingClock.js';
+import {
+  type ExecutionEnvironmentEvent,
+  type ExecutionEnvironments,
+  startExecutionEnvironments,
+} from '../lambda/startExecutionEnvironments.js';
+import type { WorkerPluginSpec } from '../lambda/WorkerPlugin.js';
 import { type KycertSandbox, type KycertSandboxOptions, startKycertSandbox } from '../sandbox/index.js';
 
 /**
- * The whole product on one machine: a kycert sandbox (or a real kycert), SQS and DynamoDB emulators, and
- * the event-source poller feeding the worker's own handler, configured through the environment exactly as
- * Lambda configures it. `npm start`, the end-to-end tests, the fault suite and the benchmarks drive it.
+ * The whole product on one machine: a kycert sandbox (or a real kycert), SQS and DynamoDB emulators, the
+ * event-source poller, and the worker's own handler running in execution environments that are processes of
+ * their own, each configured through its environment exactly as Lambda configures it. `npm start`, the
+ * end-to-end tests, the fault suite, the chaos runner and the benchmarks drive it.
  */
 export interface LocalPipelineOptions {
   /** Call this kycert instead of starting the sandbox. */
@@ -25,6 +29,11 @@ export interface LocalPipelineOptions {
   dynamodbPort?: number;
   /** Concurrent invocations (the event source's maximum concurrency). @default 2 */
   concurrency?: number;
+  /**
+   * The worker's execution environments, each an OS process running one invocation at a time: invocations
+   * in flight never exceed min(concurrency, environments). @default 1
+   */
+  environments?: number;
   /** @default 10 */
   batchSize?: number;
   /** @default 30 s */
@@ -41,15 +50,21 @@ export interface LocalPipelineOptions {
   httpTimeoutMs?: number;
   /** Powertools log level of the worker. @default 'ERROR' (the progress display speaks for it) */
   logLevel?: string;
-  /** Extra worker environment (e.g. KYCERT_THROTTLE_THRESHOLD). */
+  /** Extra worker environment (e.g. KYCERT_THROTTLE_THRESHOLD); it wins over the pipeline's own settings. */
   workerEnv?: Record<string, string>;
-  /** Replace parts of the worker's dependencies (a controllable clock, an error-injecting client…). */
-  workerOverrides?: (deps: WorkerDeps) => Partial<WorkerDeps>;
-  /** Wraps the handler, e.g. to crash in the middle of a batch. */
-  wrapHandler?: (
-    handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>,
-  ) => (event: SQSEvent, context: Context) => Promise<unknown>;
+  /** The function behind the queue. @default the worker's `handler` export */
+  handler?: HandlerLocation;
+  /** Imported by every execution environment to change the worker there (faults, probes); see WorkerPlugin.ts. */
+  plugins?: readonly WorkerPluginSpec[];
+  /** A clock the plugins share with this process (give the same one to the sandbox). */
+  clock?: JumpingClock;
+  /** Where the worker's stdout (its logs and metrics) goes. @default 'inherit' */
+  workerOutput?: 'inherit' | 'ignore';
+  /** CPU niceness of the environments (see ExecutionEnvironmentsOptions.niceness). @default 0 */
+  environmentNiceness?: number;
   onPollerEvent?: (event: EventSourcePollerEvent) => void;
+  /** Environments started, killed, replaced, and what plugins report. */
+  onEnvironmentEvent?: (event: ExecutionEnvironmentEvent) => void;
 }
 
 export interface PipelineSnapshot {
@@ -95,6 +110,7 @@ export interface LocalPipeline {
   readonly kycertBaseUrl: string;
   readonly workerEnv: Readonly<Record<string, string>>;
   readonly poller: EventSourcePoller;
+  readonly environments: ExecutionEnvironments;
   /** Sends each body verbatim as one message; returns the message ids. */
   enqueue(bodies: readonly string[]): Promise<string[]>;
   snapshot(): Promise<PipelineSnapshot>;
@@ -111,8 +127,13 @@ export interface LocalPipeline {
 export async function startLocalPipeline(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
   const functionTimeoutSeconds = options.functionTimeoutSeconds ?? 30;
   const started: { stop(): Promise<void> }[] = [];
-  const stopStarted = async () => {
-    for (const part of started.reverse()) await part.stop().catch(() => undefined);
+  let stopping: Promise<void> | undefined;
+  // The poller first (its invocations finish), then the environments, the emulators and the sandbox.
+  const stopStarted = () => {
+    stopping ??= (async () => {
+      for (const part of [...started].reverse()) await part.stop().catch(() => undefined);
+    })();
+    return stopping;
   };
   try {
     const sandbox =
@@ -128,7 +149,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     });
     started.push(aws);
 
-    // The worker reads its configuration and its AWS endpoints from the environment, as in Lambda.
+    // Each environment reads its configuration and its AWS endpoints from its own environment, as in Lambda.
     const workerEnv: Record<string, string> = {
       ...aws.env,
       KYCERT_BASE_URL: kycert.baseUrl,
@@ -146,15 +167,23 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       POWERTOOLS_METRICS_DISABLED: 'true',
       ...options.workerEnv,
     };
-    Object.assign(process.env, workerEnv);
-    const deps = createWorkerDeps(loadConfig(workerEnv));
-    const workerDeps = { ...deps, ...options.workerOverrides?.(deps) };
-    const handler = createHandler(() => workerDeps);
+    const environments = await startExecutionEnvironments({
+      count: options.environments ?? 1,
+      env: workerEnv,
+      region: aws.region,
+      handler: options.handler,
+      plugins: options.plugins,
+      clock: options.clock,
+      output: options.workerOutput,
+      niceness: options.environmentNiceness,
+      onEvent: options.onEnvironmentEvent,
+    });
+    started.push(environments);
 
     const poller = await startEventSourcePoller({
       sqs: aws.clients.sqs,
       queueUrl: aws.queueUrl,
-      handler: options.wrapHandler?.(handler) ?? handler,
+      invoker: environments,
       functionTimeoutSeconds,
       batchSize: options.batchSize ?? 10,
       concurrency: options.concurrency ?? 2,
@@ -170,6 +199,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       kycertBaseUrl: kycert.baseUrl,
       workerEnv,
       poller,
+      environments,
       async enqueue(bodies) {
         const ids: string[] = [];
         for (let start = 0; start < bodies.length; start += 10) {
@@ -215,11 +245,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       async report() {
         return { outcomes: await scanOutcomes(aws), dlq: await peekDeadLetters(aws) };
       },
-      async stop() {
-        await stopStarted();
-        const kycertClient = deps.kycert as { close?: () => Promise<void> };
-        await kycertClient.close?.();
-      },
+      stop: stopStarted,
     };
     return pipeline;
   } catch (error) {

@@ -1,9 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { loadConfig } from '../../functions/kycert-worker/config.js';
-import { createWorkerDeps } from '../../functions/kycert-worker/createWorkerDeps.js';
-import type { WorkerDeps } from '../../functions/kycert-worker/processRecord.js';
-import { LOCAL_CREDENTIALS } from '../../local/aws/createLocalClients.js';
 import {
   type LocalPipeline,
   type LocalPipelineOptions,
@@ -17,14 +11,32 @@ import {
 } from '../../local/sandbox/index.js';
 import { checkInvariants, type InvariantViolation, type RunEvidence } from './invariants.js';
 
+/**
+ * Execution environments per fault pipeline unless a scenario says otherwise: several, so that copies of a
+ * request race from separate processes and each environment keeps its own clients and module state, as in
+ * Lambda.
+ */
+export const FAULT_SUITE_ENVIRONMENTS = 3;
+
+/**
+ * For scenarios whose messages never meet, no copy of a request running beside another, where what is
+ * checked is what kycert's answer or the input does to one delivery at a time: one execution environment
+ * (invocations in flight: min(concurrency, 1)). More would check nothing more, and each costs a process and
+ * its cold start (about 0.35 s of CPU and 100 MB), of which the suite starts dozens at once on two cores.
+ */
+export const SINGLE_ENVIRONMENT = { environments: 1 } as const;
+
+/**
+ * The fault suite runs dozens of environments beside its emulators in one process; niced, they cannot
+ * starve the emulators that answer them (which would time their invocations out for reasons of this
+ * machine, not of the scenario). Measured with two CPU-bound processes beside the suite on two cores:
+ * 12 of 89 tests failed at niceness 10, 52 at 0 (and 38 before the environments, all in one process).
+ */
+const FAULT_SUITE_NICENESS = 10;
+
 export interface FaultPipelineOptions
-  extends Omit<LocalPipelineOptions, 'kycert' | 'sandbox' | 'sqsPort' | 'dynamodbPort' | 'workerOverrides'> {
+  extends Omit<LocalPipelineOptions, 'kycert' | 'sandbox' | 'sqsPort' | 'dynamodbPort'> {
   sandbox?: KycertSandboxOptions;
-  /**
-   * Replace or wrap parts of the worker. `deps` already talks to this pipeline's own emulators; `sandbox` is
-   * this pipeline's kycert (running by then, so a fault script may reach it).
-   */
-  workerOverrides?: (deps: WorkerDeps, sandbox: KycertSandbox) => Partial<WorkerDeps>;
 }
 
 export interface FaultPipeline {
@@ -43,39 +55,29 @@ export interface FaultPipeline {
 
 /**
  * A local pipeline for one fault scenario, all on loopback with ports chosen by the system, so that several
- * scenarios run side by side in one test process.
- *
- * startLocalPipeline configures the worker through `process.env`, as Lambda does, and the AWS SDK reads its
- * endpoint from there lazily, at the first request: two pipelines in one process would send each other's
- * DynamoDB and SQS calls to whichever emulators were started last. So the worker's AWS parts are rebuilt
- * here on clients pinned to this pipeline's endpoints, read from the environment at the one moment it is
- * this pipeline's (startLocalPipeline calls `workerOverrides` synchronously after setting it).
+ * scenarios run side by side in one test process. The worker runs in execution environments of its own
+ * (`FAULT_SUITE_ENVIRONMENTS` by default), configured through their own process environments; faults are
+ * injected there by worker plugins (test/support/plugins), which report back what they did.
  */
 export async function startFaultPipeline(options: FaultPipelineOptions = {}): Promise<FaultPipeline> {
-  const { sandbox: sandboxOptions, workerOverrides, ...pipelineOptions } = options;
+  const { sandbox: sandboxOptions, ...pipelineOptions } = options;
   const sandbox = await startKycertSandbox({ port: 0, ...sandboxOptions });
-  const toClose: Array<() => Promise<void> | void> = [() => sandbox.close()];
   const maxAttempts = options.maxAttempts ?? 4;
   let pipeline: LocalPipeline;
   try {
     pipeline = await startLocalPipeline({
       logLevel: 'SILENT',
+      environments: FAULT_SUITE_ENVIRONMENTS,
+      environmentNiceness: FAULT_SUITE_NICENESS,
       ...pipelineOptions,
       maxAttempts,
       sqsPort: 0,
       dynamodbPort: 0,
       kycert: { baseUrl: sandbox.baseUrl, apiKey: sandbox.apiKey },
       workerEnv: { ...rateLimitEnv(sandbox), ...pipelineOptions.workerEnv },
-      workerOverrides: (deps) => {
-        const pinned = pinnedAwsParts(toClose);
-        const overrides = workerOverrides?.({ ...deps, ...pinned }, sandbox) ?? {};
-        const kycert = overrides.kycert as { close?: () => Promise<void> } | undefined;
-        if (kycert?.close !== undefined) toClose.push(() => kycert.close?.());
-        return { ...pinned, ...overrides };
-      },
     });
   } catch (error) {
-    for (const close of toClose.reverse()) await close();
+    await sandbox.close();
     throw error;
   }
   const sent: string[] = [];
@@ -109,39 +111,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
     violations: async (extra) => checkInvariants(await evidence(extra)),
     async stop() {
       await pipeline.stop();
-      for (const close of toClose.reverse()) await close();
+      await sandbox.close();
     },
   };
-}
-
-/**
- * The worker's AWS parts (outcome store, DLQ, visibility, shared flow control), on clients bound to the
- * endpoints in `process.env` now.
- */
-function pinnedAwsParts(
-  toClose: Array<() => Promise<void> | void>,
-): Pick<WorkerDeps, 'outcomeStore' | 'deadLetterQueue' | 'visibility' | 'flowControl'> {
-  const region = process.env.AWS_REGION ?? 'us-east-1';
-  const sqs = new SQSClient({
-    endpoint: process.env.AWS_ENDPOINT_URL_SQS,
-    region,
-    credentials: LOCAL_CREDENTIALS,
-    useQueueUrlAsEndpoint: false,
-  });
-  const dynamodb = new DynamoDBClient({
-    endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
-    region,
-    credentials: LOCAL_CREDENTIALS,
-  });
-  toClose.push(() => {
-    sqs.destroy();
-    dynamodb.destroy();
-  });
-  const { outcomeStore, deadLetterQueue, visibility, flowControl, kycert } = createWorkerDeps(
-    loadConfig(process.env),
-    {},
-    { sqs, dynamodb },
-  );
-  toClose.push(() => (kycert as { close?: () => Promise<void> }).close?.());
-  return { outcomeStore, deadLetterQueue, visibility, flowControl };
 }

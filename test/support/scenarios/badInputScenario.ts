@@ -1,6 +1,6 @@
 import { BAD_INPUT_CATALOGUE } from '../badInputCatalogue.js';
 import { requestBodies } from '../faultMessages.js';
-import type { FaultPipeline } from '../faultPipeline.js';
+import { type FaultPipeline, SINGLE_ENVIRONMENT } from '../faultPipeline.js';
 import type { FaultScenario } from '../faultScenario.js';
 import { COMMON_OPTIONS } from './kycertFaults.js';
 
@@ -12,7 +12,7 @@ export function badInputScenarios() {
   return {
     catalogue: {
       name: 'the bad-input catalogue',
-      options: { ...COMMON_OPTIONS, batchSize: 10 },
+      options: { ...COMMON_OPTIONS, ...SINGLE_ENVIRONMENT, batchSize: 10 },
       drive: async (pipeline: FaultPipeline) => {
         await pipeline.enqueue([
           ...BAD_INPUT_CATALOGUE.map((c) => c.body(BAD_INPUT_ID)),

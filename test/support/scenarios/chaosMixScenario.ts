@@ -21,7 +21,7 @@ export function chaosMixScenarios() {
       name: `the chaos mix in small (${CHAOS_MIX_MESSAGES} messages, every kycert fault at once)`,
       // A shorter retry tail than the chaos command's, to stay quick in `npm test`.
       options: {
-        ...chaosPipelineOptions({ seed, faultRate: 0.1, concurrency: 4, maxAttempts: 4 }),
+        ...chaosPipelineOptions({ seed, faultRate: 0.1, concurrency: 4, environments: 3, maxAttempts: 4 }),
         backoffMaxSeconds: 2,
       },
       drive: async (pipeline: FaultPipeline) => {

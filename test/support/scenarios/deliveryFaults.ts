@@ -1,40 +1,31 @@
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { WorkerDeps } from '../../../functions/kycert-worker/processRecord.js';
 import { requestBodies } from '../faultMessages.js';
-import type { FaultPipeline } from '../faultPipeline.js';
+import { type FaultPipeline, SINGLE_ENVIRONMENT } from '../faultPipeline.js';
+import { faultPlugin } from '../faultPlugins.js';
 import type { FaultScenario } from '../faultScenario.js';
-import { wrapMethod } from '../wrapMethod.js';
-import { COMMON_OPTIONS } from './kycertFaults.js';
+import { collectPluginEvents } from '../pluginEvents.js';
+import type { ClaimEvent } from '../plugins/countClaims.js';
+import type { CrashEvent } from '../plugins/crashHandler.js';
+import type { LambdaTimeoutEvent } from '../plugins/lambdaTimeouts.js';
+import { COMMON_OPTIONS, SHORT_TIMEOUTS } from './kycertFaults.js';
 
-/** SQS and Lambda misbehaving: duplicate deliveries, a handler that crashes, a function that times out. */
+/**
+ * SQS and Lambda misbehaving: duplicate deliveries, a handler that crashes, a runtime that dies, a function
+ * that times out. The crashes and timeouts happen inside the execution environments (worker plugins); a
+ * timed-out or dead environment is replaced by a fresh process, as Lambda replaces it.
+ */
 
-type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
-
-/** Never settles: what a killed Lambda runtime looks like from the event source mapping's side. */
-const killed = () => new Promise<never>(() => undefined);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Counts how each claim on a key came out, to show that copies really did race. */
-function countClaims(deps: WorkerDeps, counts: Record<string, number>): Pick<WorkerDeps, 'outcomeStore'> {
-  return {
-    outcomeStore: wrapMethod(deps.outcomeStore, 'beginAttempt', (beginAttempt) => async (request, at) => {
-      const begun = await beginAttempt(request, at);
-      counts[begun.kind] = (counts[begun.kind] ?? 0) + 1;
-      return begun;
-    }),
-  };
-}
+const KILL_AFTER_POSTS = 3;
 
 export function deliveryFaultScenarios() {
-  const concurrentClaims: Record<string, number> = {};
-  const crashes: string[] = [];
-  const timeouts: string[] = [];
-  let killedAfterPost = 0;
+  const claims = collectPluginEvents<ClaimEvent>();
+  const crashes = collectPluginEvents<CrashEvent>();
+  const timeouts = collectPluginEvents<LambdaTimeoutEvent>();
 
   return {
     duplicatesInTurn: {
       name: 'the same messages delivered again after they finished',
-      options: { ...COMMON_OPTIONS },
+      // The copies come only once their requests are done: nothing races.
+      options: { ...COMMON_OPTIONS, ...SINGLE_ENVIRONMENT },
       drive: async (pipeline: FaultPipeline) => {
         const bodies = requestBodies(8, { prefix: 'again' });
         await pipeline.enqueue(bodies);
@@ -50,42 +41,39 @@ export function deliveryFaultScenarios() {
         batchSize: 10,
         concurrency: 3,
         sandbox: { faults: { latencyMs: 300 } },
-        workerOverrides: (deps: WorkerDeps) => countClaims(deps, concurrentClaims),
+        plugins: [faultPlugin('countClaims', null)],
+        onEnvironmentEvent: claims.onEnvironmentEvent,
       },
       drive: async (pipeline: FaultPipeline) => {
         const bodies = requestBodies(8, { prefix: 'copies' });
         // Three copies of each, interleaved, so that one receive brings several copies of one request.
         await pipeline.enqueue([...bodies, ...bodies, ...bodies]);
         await pipeline.settle();
-        return { claims: concurrentClaims };
+        const counts: Record<string, number> = {};
+        for (const { claim } of claims.events) counts[claim] = (counts[claim] ?? 0) + 1;
+        return { claims: counts };
       },
     },
     crashMidBatch: {
-      name: 'the handler crashes: before the batch, half-way through it, after it',
+      name: 'the handler crashes: before the batch, half-way through it, after it; the runtime dies half-way through one',
       options: {
         ...COMMON_OPTIONS,
-        functionTimeoutSeconds: 2,
-        visibilityTimeoutSeconds: 2,
+        ...SHORT_TIMEOUTS,
         sandbox: {
           faultScript: ({ postNumber, externalId }) =>
             externalId?.endsWith('3') && postNumber === 1 ? 'serverError' : undefined,
         },
-        wrapHandler: (handler: Handler) => async (event: SQSEvent, context: Context) => {
-          const crash = ['before', 'halfway', 'after'][crashes.length];
-          if (crash === undefined) return handler(event, context);
-          crashes.push(crash);
-          if (crash === 'halfway') {
-            await handler({ Records: event.Records.slice(0, Math.ceil(event.Records.length / 2)) }, context);
-          } else if (crash === 'after') {
-            await handler(event, context);
-          }
-          throw new Error(`injected crash ${crash} the batch`);
-        },
+        plugins: [faultPlugin('crashHandler', null)],
+        onEnvironmentEvent: crashes.onEnvironmentEvent,
       },
       drive: async (pipeline: FaultPipeline) => {
         await pipeline.enqueue(requestBodies(20, { prefix: 'crash' }));
         await pipeline.settle();
-        return { crashes, poller: pipeline.pipeline.poller.stats() };
+        return {
+          crashes: crashes.events.toSorted((a, b) => a.n - b.n).map((event) => event.crash),
+          poller: pipeline.pipeline.poller.stats(),
+          environments: pipeline.pipeline.environments.stats(),
+        };
       },
     },
     lambdaTimeout: {
@@ -93,35 +81,30 @@ export function deliveryFaultScenarios() {
       decisionsMayBeLost: true,
       options: {
         ...COMMON_OPTIONS,
-        functionTimeoutSeconds: 2,
-        visibilityTimeoutSeconds: 3,
-        wrapHandler: (handler: Handler) => async (event: SQSEvent, context: Context) => {
-          const timeout = ['before', 'after'][timeouts.length];
-          if (timeout === undefined) return handler(event, context);
-          timeouts.push(timeout);
-          if (timeout === 'before') return killed();
-          const response = await handler(event, context);
-          await sleep(2_500); // returns, but after the function timeout: Lambda discards the response
-          return response;
-        },
-        workerOverrides: (deps: WorkerDeps) => ({
-          kycert: {
-            async createRun(request) {
-              const outcome = await deps.kycert.createRun(request);
-              // The run exists; the runtime is killed before the worker can record it.
-              if (killedAfterPost < 3 && request.externalId?.startsWith('timeout-')) {
-                killedAfterPost += 1;
-                return killed();
-              }
-              return outcome;
-            },
-          },
-        }),
+        ...SHORT_TIMEOUTS,
+        visibilityTimeoutSeconds: SHORT_TIMEOUTS.functionTimeoutSeconds + 1,
+        // Returns a second after the function timeout: Lambda has stopped the runtime by then.
+        plugins: [
+          faultPlugin('lambdaTimeouts', {
+            returnAfterMs: (SHORT_TIMEOUTS.functionTimeoutSeconds + 1) * 1000,
+            killAfterPosts: KILL_AFTER_POSTS,
+          }),
+        ],
+        onEnvironmentEvent: timeouts.onEnvironmentEvent,
       },
       drive: async (pipeline: FaultPipeline) => {
         await pipeline.enqueue(requestBodies(16, { prefix: 'timeout' }));
         await pipeline.settle();
-        return { timeouts, killedAfterPost, poller: pipeline.pipeline.poller.stats() };
+        // Counted where the claims are granted, not from the plugin's reports: an environment killed at its
+        // timeout between its claim and its report also died after kycert created the run and before the
+        // worker recorded it, which is the fault, but its report never left.
+        const postsClaimed = pipeline.pipeline.environments.counters().killedAfterPost ?? 0;
+        return {
+          timeouts: timeouts.events.toSorted((a, b) => a.n - b.n).map((event) => event.timeout),
+          killedAfterPost: Math.min(postsClaimed, KILL_AFTER_POSTS),
+          poller: pipeline.pipeline.poller.stats(),
+          environments: pipeline.pipeline.environments.stats(),
+        };
       },
     },
   } satisfies Record<string, FaultScenario<unknown>>;

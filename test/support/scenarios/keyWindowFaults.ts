@@ -1,15 +1,20 @@
-import type { WorkerDeps } from '../../../functions/kycert-worker/processRecord.js';
+import { JumpingClock } from '../../../local/lambda/JumpingClock.js';
 import type { ScriptedFault } from '../../../local/sandbox/index.js';
 import { requestBody } from '../faultMessages.js';
-import type { FaultPipeline } from '../faultPipeline.js';
+import { type FaultPipeline, SINGLE_ENVIRONMENT } from '../faultPipeline.js';
+import { faultPlugin } from '../faultPlugins.js';
 import type { FaultScenario } from '../faultScenario.js';
-import { JumpingClock } from '../jumpingClock.js';
-import { wrapMethod } from '../wrapMethod.js';
+import { collectPluginEvents } from '../pluginEvents.js';
+import type { ClockJumpEvent } from '../plugins/keyWindowClock.js';
 import { COMMON_OPTIONS } from './kycertFaults.js';
 
 /**
  * kycert's 24 h key window, on a controllable clock shared by the worker and the sandbox: one request whose
- * first attempt fails, then the clock jumps ahead while its retry waits in the queue.
+ * first attempt fails, then the clock jumps ahead while its retry waits in the queue. The clock is kept by
+ * the pipeline's process, where the sandbox reads it; the execution environment follows it over IPC
+ * (keyWindowClock plugin), as every environment would: the jump is made in the environment, applied in the
+ * pipeline's process, and handed back with the next invocation (test/executionEnvironments.test.ts shows it
+ * reaching several environments).
  */
 
 export const HOUR_MS = 3_600_000;
@@ -26,34 +31,28 @@ interface KeyWindowCase {
 
 function keyWindowScenario(c: KeyWindowCase): FaultScenario<{ jumpedMs: number }> {
   const clock = new JumpingClock();
-  let jumpedMs = 0;
+  const jumps = collectPluginEvents<ClockJumpEvent>();
   const body = requestBody(7, { prefix: c.prefix });
   return {
     name: c.name,
     options: {
       ...COMMON_OPTIONS,
+      // One message, delivered again after the jump: one environment, the clock still crossing over IPC.
+      ...SINGLE_ENVIRONMENT,
       maxAttempts: 4,
       sandbox: {
         clock: clock.now,
         faults: { retryAfterSeconds: c.retryAfterSeconds ?? 1 },
         faultScript: ({ postNumber }) => c.script(postNumber),
       },
-      workerOverrides: (deps: WorkerDeps) => ({
-        nowMs: clock.now,
-        outcomeStore: wrapMethod(deps.outcomeStore, 'recordRetry', (recordRetry) => async (key, outcome) => {
-          const stillPending = await recordRetry(key, outcome);
-          if (jumpedMs === 0) {
-            jumpedMs = c.jumpMs;
-            clock.advance(c.jumpMs);
-          }
-          return stillPending;
-        }),
-      }),
+      clock,
+      plugins: [faultPlugin('keyWindowClock', { jumpMs: c.jumpMs })],
+      onEnvironmentEvent: jumps.onEnvironmentEvent,
     },
     drive: async (pipeline: FaultPipeline) => {
       await pipeline.enqueue([body]);
       await pipeline.settle();
-      return { jumpedMs };
+      return { jumpedMs: jumps.events.reduce((total, jump) => total + jump.jumpedMs, 0) };
     },
   };
 }

@@ -1,8 +1,14 @@
-import { KycertClient } from '../../../functions/kycert-worker/kycertClient.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type KycertSandbox, seededRandom } from '../../../local/sandbox/index.js';
 import { requestBodies, UNKNOWN_TEMPLATE_ID } from '../faultMessages.js';
-import type { FaultPipeline } from '../faultPipeline.js';
+import { type FaultPipeline, SINGLE_ENVIRONMENT } from '../faultPipeline.js';
+import { faultPlugin } from '../faultPlugins.js';
 import type { FaultScenario } from '../faultScenario.js';
+import { collectPluginEvents } from '../pluginEvents.js';
+import type { SecretReadEvent } from '../plugins/fileApiKey.js';
+import type { KeyRefreshEvent } from '../plugins/rotatingApiKey.js';
 
 /** kycert misbehaving: every fault the sandbox can inject, one scenario each. */
 
@@ -16,6 +22,14 @@ export const COMMON_OPTIONS = {
   // A batch that times out on a loaded machine comes back in seconds, not after 6 × the function timeout.
   visibilityTimeoutSeconds: 12,
 } as const;
+
+/**
+ * For scenarios whose failed records should come back soon: a short function timeout, and the queue's
+ * visibility as short. Not shorter: a fresh execution environment's first invocation (its clients' first
+ * calls, its code not yet compiled) must fit in it on a loaded machine, or every replacement of a timed-out
+ * environment times out in turn.
+ */
+export const SHORT_TIMEOUTS = { functionTimeoutSeconds: 4, visibilityTimeoutSeconds: 4 } as const;
 
 /** Sends `count` requests plus two whose template kycert does not know (404: never retried), and settles. */
 export const sendAndSettle =
@@ -31,54 +45,27 @@ export const sendAndSettle =
 /** How long the account stays blocked in the revoked-key and missing-scope scenarios. */
 const ACCOUNT_BLOCK_MS = 3_000;
 
-/** The secret in the revoked-key scenario: it holds a revoked key until the operator sets the current one. */
-function settableApiKey(initial: string) {
-  let current = initial;
-  let refreshes = 0;
-  return {
-    source: {
-      get: async () => current,
-      refresh: async () => {
-        refreshes += 1;
-        return current;
-      },
-    },
-    set: (key: string) => {
-      current = key;
-    },
-    refreshes: () => refreshes,
-  };
-}
-
-/** The worker's API key source in the rotation scenario: the cached key until a 401 makes it read again. */
-function rotatingApiKey(initial: string, afterRefresh: string) {
-  let current = initial;
-  let refreshes = 0;
-  return {
-    source: {
-      get: async () => current,
-      refresh: async () => {
-        refreshes += 1;
-        current = afterRefresh;
-        return current;
-      },
-    },
-    refreshes: () => refreshes,
-  };
+/** A secret file holding `value`, for the fileApiKey plugin. */
+function secretFile(value: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'kycert-queue-secret-')), 'api-key');
+  writeFileSync(file, value);
+  return file;
 }
 
 export function kycertFaultScenarios() {
-  const revokedThenSet = settableApiKey('sk_test_revoked');
+  const revokedSecret = secretFile('sk_test_revoked');
+  const secretReads = collectPluginEvents<SecretReadEvent>();
   /** The sandbox, for a fault script given before it exists: it turns the 5xx status for each POST. */
   const serverErrorSandbox: { current?: KycertSandbox } = {};
   let serverErrorPosts = 0;
-  const rotation = rotatingApiKey('sk_test_before_rotation', 'sk_test_after_rotation');
+  const refreshes = collectPluginEvents<KeyRefreshEvent>();
 
   return {
     serverErrors: {
       name: 'random 5xx (500, 502, 503 in turn)',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         sandbox: {
           faults: { serverErrorRate: 0.35 },
           random: seededRandom(501),
@@ -98,6 +85,7 @@ export function kycertFaultScenarios() {
       name: '429 storm, Retry-After in delta-seconds',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         sandbox: {
           faults: { rateLimitStormRate: 0.4, retryAfterSeconds: 1, retryAfterFormat: 'seconds' },
           random: seededRandom(429),
@@ -109,6 +97,7 @@ export function kycertFaultScenarios() {
       name: '429 storm, Retry-After as an HTTP-date',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         sandbox: {
           faults: { rateLimitStormRate: 0.4, retryAfterSeconds: 1, retryAfterFormat: 'http-date' },
           random: seededRandom(4290),
@@ -129,6 +118,7 @@ export function kycertFaultScenarios() {
       name: 'connection reset after the run was created',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         sandbox: { faults: { resetAfterCreateRate: 0.5 }, random: seededRandom(104) },
       },
       drive: sendAndSettle('reset'),
@@ -137,6 +127,7 @@ export function kycertFaultScenarios() {
       name: 'response slower than the client timeout (300 ms) after the run was created',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         httpTimeoutMs: 300,
         sandbox: {
           faults: { slowAfterCreateMs: 1_000, slowAfterCreateRate: 0.5 },
@@ -147,7 +138,11 @@ export function kycertFaultScenarios() {
     },
     inProgress: {
       name: '409 idempotency_in_progress',
-      options: { ...COMMON_OPTIONS, sandbox: { faults: { inProgressRate: 0.4 }, random: seededRandom(409) } },
+      options: {
+        ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
+        sandbox: { faults: { inProgressRate: 0.4 }, random: seededRandom(409) },
+      },
       drive: sendAndSettle('in-progress'),
     },
     rotatedKey: {
@@ -155,14 +150,13 @@ export function kycertFaultScenarios() {
       options: {
         ...COMMON_OPTIONS,
         sandbox: { apiKeys: ['sk_test_before_rotation'] },
-        workerOverrides: (_deps, sandbox) => ({
-          kycert: new KycertClient({
-            baseUrl: sandbox.baseUrl,
-            apiKey: rotation.source,
-            connectTimeoutMs: 1_000,
-            timeoutMs: 5_000,
+        plugins: [
+          faultPlugin('rotatingApiKey', {
+            initial: 'sk_test_before_rotation',
+            afterRefresh: 'sk_test_after_rotation',
           }),
-        }),
+        ],
+        onEnvironmentEvent: refreshes.onEnvironmentEvent,
       },
       drive: async (pipeline: FaultPipeline) => {
         await pipeline.enqueue(requestBodies(6, { prefix: 'rotation-before' }));
@@ -170,30 +164,24 @@ export function kycertFaultScenarios() {
         pipeline.sandbox.setValidApiKeys(['sk_test_after_rotation']);
         await pipeline.enqueue(requestBodies(12, { prefix: 'rotation-after' }));
         await pipeline.settle();
-        return { refreshes: rotation.refreshes() };
+        return { refreshes: refreshes.events.length };
       },
     },
     revokedKey: {
       name: '401 twice: the API key revoked; the flow pauses until the operator puts the new key in the secret',
       options: {
         ...COMMON_OPTIONS,
+        ...SINGLE_ENVIRONMENT,
         sandbox: { apiKeys: ['sk_test_current'] },
-        workerOverrides: (_deps, sandbox) => ({
-          kycert: new KycertClient({
-            baseUrl: sandbox.baseUrl,
-            apiKey: revokedThenSet.source,
-            connectTimeoutMs: 1_000,
-            timeoutMs: 5_000,
-          }),
-          apiKey: revokedThenSet.source,
-        }),
+        plugins: [faultPlugin('fileApiKey', { file: revokedSecret })],
+        onEnvironmentEvent: secretReads.onEnvironmentEvent,
       },
       drive: async (pipeline: FaultPipeline) => {
         await pipeline.enqueue(requestBodies(6, { prefix: 'revoked' }));
         // The operator notices the alarm and puts the current key in the secret 3 s later.
-        setTimeout(() => revokedThenSet.set('sk_test_current'), ACCOUNT_BLOCK_MS);
+        setTimeout(() => writeFileSync(revokedSecret, 'sk_test_current'), ACCOUNT_BLOCK_MS);
         await pipeline.settle();
-        return { refreshes: revokedThenSet.refreshes() };
+        return { refreshes: secretReads.events.length };
       },
     },
     outOfCredits: {
