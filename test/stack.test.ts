@@ -1037,7 +1037,7 @@ describe('outcome table indexes', () => {
   it('has those two and no by-status any more', () => {
     const [table] = Object.values(template.findResources('AWS::DynamoDB::Table'));
     expect(
-      (table?.Properties.GlobalSecondaryIndexes as Array<{ IndexName: string }>).map(
+      ((table?.Properties.GlobalSecondaryIndexes ?? []) as Array<{ IndexName: string }>).map(
         (index) => index.IndexName,
       ),
     ).toEqual(['by-run-id', 'by-list-status']);

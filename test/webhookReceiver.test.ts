@@ -31,7 +31,7 @@ const NOW_MS = Date.parse('2026-01-05T12:00:10.000Z');
 const NOW_SECONDS = NOW_MS / 1000;
 const RUN_ID = 'run_0123456789abcdef01234567';
 const EVENT_ID = 'evt_0123456789abcdef01234567';
-const KEY = 'kq1_' + 'a'.repeat(64);
+const KEY = `kq1_${'a'.repeat(64)}`;
 const DOC = '52998224725';
 
 const dynamodb = mockClient(DynamoDBClient);
