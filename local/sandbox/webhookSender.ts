@@ -132,7 +132,11 @@ export class WebhookSender {
   track(run: StoredRun): void {
     if (run.webhookUrl === null || !Number.isFinite(run.completesAtMs)) return;
     this.#pending.set(run.runId, run);
-    this.#sweep ??= setInterval(() => void this.deliverDue(), SWEEP_INTERVAL_MS).unref();
+    this.#sweep ??= setInterval(() => {
+      this.deliverDue().catch((error: unknown) =>
+        console.error('kycert sandbox: webhook delivery failed', error),
+      );
+    }, SWEEP_INTERVAL_MS).unref();
   }
 
   /**
