@@ -23,12 +23,18 @@ export const ContextKey = {
   apiKeySecretKmsKeyArn: 'apiKeySecretKmsKeyArn',
   secondsPerRecord: 'secondsPerRecord',
   reservedConcurrency: 'reservedConcurrency',
+  webhooks: 'webhooks',
+  webhookSignatureHeader: 'webhookSignatureHeader',
+  createDecisionEventBus: 'createDecisionEventBus',
+  outcomeIndexUpgradeStep: 'outcomeIndexUpgradeStep',
 } as const;
 type ContextKey = (typeof ContextKey)[keyof typeof ContextKey];
 
 // `-c key=value` always gives a string, cdk.json may give a number: accept both.
 const positiveInteger = z.coerce.number().int().positive();
 const text = z.string().trim().min(1);
+// `-c webhooks=true` gives the string; cdk.json may give the boolean.
+const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')]);
 
 /** Each key's check, and the rule it enforces in words: what a bad value's error says. */
 const CONTEXT_RULES: Record<ContextKey, { schema: z.ZodType; rule: string }> = {
@@ -59,6 +65,16 @@ const CONTEXT_RULES: Record<ContextKey, { schema: z.ZodType; rule: string }> = {
   reservedConcurrency: {
     schema: z.union([z.literal(false), z.literal('false').transform(() => false as const), positiveInteger]),
     rule: 'a whole number of concurrent executions, 1 or more, or false to reserve none',
+  },
+  webhooks: { schema: flag, rule: 'true (create the webhook receiver) or false' },
+  webhookSignatureHeader: {
+    schema: z.string().regex(/^[A-Za-z0-9-]+$/),
+    rule: 'a header name: letters, digits and "-", such as kycert-signature',
+  },
+  createDecisionEventBus: { schema: flag, rule: 'true (a bus of its own for the decision events) or false' },
+  outcomeIndexUpgradeStep: {
+    schema: z.union([z.literal(1), z.literal(2), z.enum(['1', '2']).transform(Number)]),
+    rule: '1 or 2, the step of the outcome table index upgrade (docs/deploy.md), or absent',
   },
 };
 
@@ -109,6 +125,10 @@ export function appSettingsFromContext(context: Readonly<Record<string, unknown>
     apiKeySecretKmsKeyArn?: string;
     secondsPerRecord?: number;
     reservedConcurrency?: number | false;
+    webhooks?: boolean;
+    webhookSignatureHeader?: string;
+    createDecisionEventBus?: boolean;
+    outcomeIndexUpgradeStep?: 1 | 2;
   };
   const stage = c.stage ?? DEFAULT_STAGE;
   const env =
@@ -128,6 +148,17 @@ export function appSettingsFromContext(context: Readonly<Record<string, unknown>
       apiKeySecretKmsKeyArn: c.apiKeySecretKmsKeyArn,
       secondsPerRecord: c.secondsPerRecord,
       reservedConcurrency: c.reservedConcurrency,
+      webhooks:
+        c.webhooks === undefined && c.webhookSignatureHeader === undefined
+          ? undefined
+          : {
+              enabled: c.webhooks ?? false,
+              ...(c.webhookSignatureHeader === undefined
+                ? {}
+                : { signatureHeaderName: c.webhookSignatureHeader }),
+            },
+      createDecisionEventBus: c.createDecisionEventBus,
+      outcomeIndexUpgradeStep: c.outcomeIndexUpgradeStep,
     },
   };
 }

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The Lambda functions whose code the package ships pre-built (scripts/buildWorkerBundle.ts builds them). */
-export type BundleName = 'worker' | 'api-key-age-check';
+export type BundleName = 'worker' | 'api-key-age-check' | 'kycert-webhook';
 
 /**
  * A function's code as the package ships it: `dist/<name>/index.mjs` and its source map. This module runs as

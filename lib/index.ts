@@ -13,7 +13,9 @@ export {
   DEFAULT_ALARM_THRESHOLDS,
 } from './kycertQueueMonitoring.js';
 export { KycertQueueStack, type KycertQueueStackProps } from './kycertQueueStack.js';
+export type { IndexUpgradeStep } from './outcomeStoreTable.js';
 export { DEFAULT_STAGE, STAGE_NAME_PATTERN, stackNameFor } from './stackName.js';
 export { type StackOutputKey, StackOutputs } from './stackOutputs.js';
+export { WebhookReceiverDefaults, type WebhookSettings } from './webhookReceiver.js';
 export { WorkerFunctionDefaults } from './workerFunction.js';
 export { DEFAULT_WORKER_SETTINGS, type WorkerSettings } from './workerSettings.js';

@@ -1,6 +1,7 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { Alarm, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import { type Grant, type IGrantable, ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { type Function as LambdaFunction, Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -9,15 +10,16 @@ import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { OutcomeTable, REDRIVE_MAX_RECEIVE_COUNT } from '../functions/kycert-worker/constants.js';
+import { REDRIVE_MAX_RECEIVE_COUNT } from '../functions/kycert-worker/constants.js';
 import { ApiKeyAgeCheck } from './apiKeyAgeCheck.js';
 import { type ConsumerConcurrency, consumerConcurrencyFor } from './consumerConcurrency.js';
 import { InvalidSettingsError } from './errors.js';
 import { type AlarmKey, type AlarmThresholds, KycertQueueMonitoring } from './kycertQueueMonitoring.js';
 import { optionalNagSuppressions } from './optionalNagSuppressions.js';
-import { OutcomeStoreTable } from './outcomeStoreTable.js';
+import { type IndexUpgradeStep, OutcomeStoreTable } from './outcomeStoreTable.js';
 import { DEFAULT_QUEUE_RETENTION, RunQueues } from './runQueues.js';
 import { DEFAULT_STAGE, STAGE_NAME_PATTERN, stackNameFor } from './stackName.js';
+import { WebhookReceiver, type WebhookSettings } from './webhookReceiver.js';
 import { WorkerFunction, WorkerFunctionDefaults } from './workerFunction.js';
 import { resolveWorkerSettings, type WorkerSettings } from './workerSettings.js';
 
@@ -95,6 +97,26 @@ export interface KycertQueueProps extends Partial<WorkerSettings> {
   readonly logRetention?: RetentionDays;
   /** Main queue retention; must outlast `idempotencyWindowHours`. @default 4 days */
   readonly queueRetention?: Duration;
+  /**
+   * Only to upgrade a stack deployed with the old `by-status` index: deploy with 1, then 2, then without it
+   * (CloudFormation changes one index per update; docs/deploy.md, "Upgrading the outcome table's indexes").
+   * @default none: the current indexes, `by-run-id` and `by-list-status`
+   */
+  readonly outcomeIndexUpgradeStep?: IndexUpgradeStep;
+  /**
+   * kycert's webhooks: `{ enabled: true }` creates the receiver (a Function URL, its signing secret), and status
+   * checks become the safety net (docs/deploy.md, "Webhooks").
+   * @default { enabled: false }: kycert must be told the URL first; status checks alone follow the runs
+   */
+  readonly webhooks?: WebhookSettings;
+  /**
+   * The EventBridge bus the decision events go to (`source: kycert-queue`, `detail-type: kycert run decided`),
+   * e.g. one the producers own. The worker and the receiver may `events:PutEvents` on it and on nothing else.
+   * @default the account's default bus, unless `createDecisionEventBus`
+   */
+  readonly decisionEventBus?: IEventBus;
+  /** Create a bus for the decision events, `kycert-queue-<stage>-decisions`, instead of the default bus. @default false */
+  readonly createDecisionEventBus?: boolean;
 }
 
 /**
@@ -121,6 +143,10 @@ export class KycertQueue extends Construct {
   public readonly dashboard: Dashboard;
   /** A managed policy that lets its holder send requests; for producers outside this CDK app. */
   public readonly producerPolicy: ManagedPolicy;
+  /** Where the decision events go: the account's default bus, the one given, or the one created. */
+  public readonly decisionEventBus: IEventBus;
+  /** kycert's webhooks in; undefined unless `webhooks.enabled`. */
+  public readonly webhookReceiver: WebhookReceiver | undefined;
 
   constructor(scope: Construct, id: string, props: KycertQueueProps = {}) {
     super(scope, id);
@@ -171,11 +197,16 @@ export class KycertQueue extends Construct {
     this.deadLetterQueue = queues.deadLetterQueue;
     this.statusCheckQueue = queues.statusCheckQueue;
     this.statusCheckDeadLetterQueue = queues.statusCheckDeadLetterQueue;
-    this.outcomeTable = new OutcomeStoreTable(this, 'Outcomes').table;
+    const outcomes = new OutcomeStoreTable(this, 'Outcomes', {
+      indexUpgradeStep: props.outcomeIndexUpgradeStep,
+    });
+    this.outcomeTable = outcomes.table;
 
     const apiKeyKmsKeyArn = checkedKmsKeyArn(props.apiKeySecretKmsKeyArn);
     const apiKey = this.#apiKeySecret(props, apiKeyKmsKeyArn);
     this.apiKeySecret = apiKey.secret;
+    this.decisionEventBus = this.#decisionEventBus(props);
+    const webhooksEnabled = props.webhooks?.enabled === true;
     const worker = new WorkerFunction(this, 'Worker', {
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
@@ -190,6 +221,8 @@ export class KycertQueue extends Construct {
       settings: this.settings,
       batchSize: this.concurrency.batchSize,
       maxConcurrency: this.concurrency.maxConcurrency,
+      decisionEventBus: this.settings.followRuns ? this.decisionEventBus : undefined,
+      webhooksEnabled,
       reservedConcurrency:
         props.reservedConcurrency === false
           ? undefined
@@ -208,17 +241,33 @@ export class KycertQueue extends Construct {
       logRetention: props.logRetention,
     }).lambdaFunction;
 
+    this.webhookReceiver = webhooksEnabled
+      ? new WebhookReceiver(this, 'WebhookReceiver', {
+          settings: props.webhooks ?? {},
+          table: this.outcomeTable,
+          decisionEventBus: this.decisionEventBus,
+          stageName: this.stageName,
+          namePrefix: stackNameFor(this.stageName),
+          outcomeTtlDays: this.settings.outcomeTtlDays,
+          secretKmsKeyArn: apiKeyKmsKeyArn,
+          logRetention: props.logRetention,
+          tracing,
+        })
+      : undefined;
+
     const monitoring = new KycertQueueMonitoring(this, 'Monitoring', {
       namePrefix: stackNameFor(this.stageName),
       stageName: this.stageName,
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
       statusCheckDeadLetterQueue: this.statusCheckDeadLetterQueue,
+      followsRuns: this.settings.followRuns,
+      webhookReceiverFunction: this.webhookReceiver?.lambdaFunction,
       lambdaFunction: this.workerFunction,
       functionTimeout,
       table: this.outcomeTable,
-      indexName: OutcomeTable.statusIndexName,
-      // The worker's GetItem and UpdateItem, and the operator CLI's Query on the index.
+      indexNames: outcomes.indexNames,
+      // The worker's and the webhook receiver's GetItem and UpdateItem, and the Query of the CLI and the receiver.
       tableOperations: ['GetItem', 'UpdateItem', 'Query'],
       alarmEmail: props.alarmEmail,
       alarmTopic: props.alarmTopic,
@@ -239,6 +288,24 @@ export class KycertQueue extends Construct {
     });
 
     this.#suppressReviewedFindings(worker, tracing);
+  }
+
+  /**
+   * The default bus is imported (every account has one), a given bus is used as it is, and a created one is named
+   * after the stack. A created bus is deleted with the stack: the events are delivered, not kept, on a bus.
+   */
+  #decisionEventBus(props: Pick<KycertQueueProps, 'decisionEventBus' | 'createDecisionEventBus'>): IEventBus {
+    if (props.decisionEventBus !== undefined && props.createDecisionEventBus === true) {
+      throw new InvalidSettingsError(['set decisionEventBus or createDecisionEventBus, not both']);
+    }
+    if (props.decisionEventBus !== undefined) return props.decisionEventBus;
+    if (props.createDecisionEventBus === true) {
+      return new EventBus(this, 'DecisionEventBus', {
+        eventBusName: `${stackNameFor(this.stageName)}-decisions`,
+        description: `kycert-queue ${this.stageName}: one event per kycert run decided`,
+      });
+    }
+    return EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
   }
 
   /** Lets a producer (a role, a function, a user…) send requests to the queue, and nothing else. */
@@ -309,7 +376,7 @@ export class KycertQueue extends Construct {
     if (NagSuppressions === undefined) return;
     if (tracing !== Tracing.DISABLED) {
       NagSuppressions.addResourceSuppressions(
-        worker.role,
+        [worker.role, ...(this.webhookReceiver === undefined ? [] : [this.webhookReceiver.role])],
         [
           {
             id: 'AwsSolutions-IAM5',
@@ -330,6 +397,17 @@ export class KycertQueue extends Construct {
             'The secret holds an API key issued by kycert, which AWS cannot regenerate: automatic rotation would ' +
             'need a rotation Lambda able to mint kycert keys. Rotation is an operator procedure instead ' +
             '(docs/deploy.md, "Rotating the API key"); the worker re-reads the secret after a 401.',
+        },
+      ]);
+    }
+    if (this.webhookReceiver !== undefined) {
+      NagSuppressions.addResourceSuppressions(this.webhookReceiver.secret, [
+        {
+          id: 'AwsSolutions-SMG4',
+          reason:
+            'The secret holds the webhook signing secret kycert issues (whsec_...), which AWS cannot regenerate: kycert ' +
+            'must sign with it. Rotation is an operator procedure with both secrets accepted meanwhile (docs/deploy.md, ' +
+            '"Rotating the webhook secret"); the receiver re-reads the secret when a signature fails.',
         },
       ]);
     }

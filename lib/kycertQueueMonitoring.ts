@@ -46,6 +46,12 @@ export const AlarmName = {
   accountBlocked: 'kycert-account-blocked',
   apiKeyUnset: 'api-key-unset',
   statusCheckDeadLetterQueueNotEmpty: 'status-checks-dlq-not-empty',
+  decisionOverdue: 'decision-overdue',
+  runsFailed: 'kycert-runs-failed',
+  runNotFound: 'kycert-run-not-found',
+  webhooksRejected: 'webhooks-rejected',
+  webhooksUnmatched: 'webhooks-unmatched',
+  webhookReceiverErrors: 'webhook-receiver-errors',
   tableThrottles: 'outcome-table-throttles',
   indexThrottles: 'outcome-index-throttles',
   tableSystemErrors: 'outcome-table-system-errors',
@@ -72,6 +78,12 @@ export interface AlarmThresholds {
   readonly functionDurationPercentOfTimeout: number;
   /** Days since the API key secret last changed. @default 90 */
   readonly apiKeyMaxAgeDays: number;
+  /** Failed runs (`run.failed`) as a share of decided runs, in percent, in two of three 5-minute periods. @default 10 */
+  readonly runFailedPercent: number;
+  /** Decided runs in 5 minutes under which the failed-runs alarm stays quiet. @default 5 */
+  readonly minimumDecisionsForRates: number;
+  /** Webhooks refused in 5 minutes (bad signature, stale, too large, no secret): a wrong secret, or someone probing. @default 5 */
+  readonly webhooksRejected: number;
 }
 
 export const DEFAULT_ALARM_THRESHOLDS: AlarmThresholds = {
@@ -82,6 +94,9 @@ export const DEFAULT_ALARM_THRESHOLDS: AlarmThresholds = {
   minimumPostsForRates: 5,
   functionDurationPercentOfTimeout: 80,
   apiKeyMaxAgeDays: 90,
+  runFailedPercent: 10,
+  minimumDecisionsForRates: 5,
+  webhooksRejected: 5,
 };
 
 export interface KycertQueueMonitoringProps {
@@ -93,12 +108,16 @@ export interface KycertQueueMonitoringProps {
   readonly deadLetterQueue: IQueue;
   /** The status checks' DLQ, when runs are followed. @default none */
   readonly statusCheckDeadLetterQueue?: IQueue | undefined;
+  /** Runs are followed to their decision (status checks, webhooks): the decision alarms and widgets. @default false */
+  readonly followsRuns?: boolean | undefined;
+  /** The webhook receiver, when webhooks are enabled: its alarms. @default none */
+  readonly webhookReceiverFunction?: IFunction | undefined;
   readonly lambdaFunction: IFunction;
   /** The worker's timeout, for the duration alarm. */
   readonly functionTimeout: Duration;
   readonly table: ITable;
-  /** The table's global secondary index, alarmed on like the table. */
-  readonly indexName: string;
+  /** The table's global secondary indexes, alarmed on like the table (a throttled index throttles the table's writes). */
+  readonly indexNames: readonly string[];
   /** Table operations whose system errors are counted: the worker's and the operator CLI's. */
   readonly tableOperations: readonly string[];
   /** Subscribed to the alarm topic when set. @default no subscription */
@@ -166,7 +185,16 @@ export class KycertQueueMonitoring extends Construct {
         period: FIVE_MINUTES,
       });
     const tableDimensions = { TableName: props.table.tableName };
-    const indexDimensions = { ...tableDimensions, GlobalSecondaryIndexName: props.indexName };
+    const indexDimensions = (indexName: string) => ({
+      ...tableDimensions,
+      GlobalSecondaryIndexName: indexName,
+    });
+    const indexThrottleMetrics = Object.fromEntries(
+      props.indexNames.flatMap((indexName, i) => [
+        [`read${i}`, dynamoMetric('ReadThrottleEvents', indexDimensions(indexName))],
+        [`write${i}`, dynamoMetric('WriteThrottleEvents', indexDimensions(indexName))],
+      ]),
+    );
 
     const alarm = (key: AlarmKey, description: string, options: AlarmOptions) => {
       const created = new Alarm(this, `${key[0]?.toUpperCase()}${key.slice(1)}Alarm`, {
@@ -356,6 +384,10 @@ export class KycertQueueMonitoring extends Construct {
               },
             ),
           }),
+      ...(props.followsRuns === true ? this.#decisionAlarms(alarm, workerMetric, thresholds) : {}),
+      ...(props.webhookReceiverFunction === undefined
+        ? {}
+        : this.#webhookAlarms(alarm, workerMetric, thresholds, props.webhookReceiverFunction)),
       tableThrottles: alarm('tableThrottles', 'DynamoDB throttled reads or writes on the outcome table.', {
         metric: new MathExpression({
           expression: filledSum({ read: {}, write: {} }),
@@ -373,16 +405,13 @@ export class KycertQueueMonitoring extends Construct {
       }),
       indexThrottles: alarm(
         'indexThrottles',
-        `DynamoDB throttled reads or writes on the outcome table's ${props.indexName} index.`,
+        `DynamoDB throttled reads or writes on the outcome table's indexes (${props.indexNames.join(', ')}).`,
         {
           metric: new MathExpression({
-            expression: filledSum({ read: {}, write: {} }),
-            usingMetrics: {
-              read: dynamoMetric('ReadThrottleEvents', indexDimensions),
-              write: dynamoMetric('WriteThrottleEvents', indexDimensions),
-            },
+            expression: filledSum(indexThrottleMetrics),
+            usingMetrics: indexThrottleMetrics,
             period: FIVE_MINUTES,
-            label: `throttle events, ${props.indexName} index`,
+            label: 'throttle events, indexes',
           }),
           threshold: 1,
           evaluationPeriods: 3,
@@ -491,7 +520,7 @@ export class KycertQueueMonitoring extends Construct {
     );
     this.dashboard.addWidgets(
       new GraphWidget({
-        title: 'Decisions by kind',
+        title: 'Worker decisions by kind (per message)',
         stacked: true,
         left: [
           MetricName.succeeded,
@@ -527,6 +556,47 @@ export class KycertQueueMonitoring extends Construct {
         ...wide,
       }),
     );
+    if (props.followsRuns === true || props.webhookReceiverFunction !== undefined) {
+      this.dashboard.addWidgets(
+        new GraphWidget({
+          title: 'Run decisions by kind (Decided by run_status)',
+          stacked: true,
+          left: [
+            new MathExpression({
+              expression:
+                `SEARCH('{${METRICS_NAMESPACE},run_status,service,${STAGE_DIMENSION}} ` +
+                `MetricName="${MetricName.decided}" service="${SERVICE_NAME}" ` +
+                `${STAGE_DIMENSION}="${props.stageName}"', 'Sum', 300)`,
+              usingMetrics: {},
+              label: '',
+              period: FIVE_MINUTES,
+            }),
+          ],
+          width: 8,
+          height: 6,
+        }),
+        new GraphWidget({
+          title: 'Time to decision (ms, from kycert’s acceptance)',
+          left: [Stats.p(50), Stats.p(90), Stats.p(99)].map((statistic) =>
+            workerMetric(MetricName.timeToDecision, statistic, { label: statistic }),
+          ),
+          width: 8,
+          height: 6,
+        }),
+        new GraphWidget({
+          title: 'Following runs: checks, overdue, not found, webhooks',
+          left: [
+            MetricName.statusChecks,
+            MetricName.decisionOverdue,
+            MetricName.runNotFound,
+            MetricName.webhooksRejected,
+            MetricName.webhooksUnmatched,
+          ].map((name) => workerMetric(name, Stats.SUM, { label: name })),
+          width: 8,
+          height: 6,
+        }),
+      );
+    }
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'kycert latency (ms)',
@@ -576,8 +646,14 @@ export class KycertQueueMonitoring extends Construct {
         left: [
           dynamoMetric('ReadThrottleEvents', tableDimensions).with({ label: 'read throttles, table' }),
           dynamoMetric('WriteThrottleEvents', tableDimensions).with({ label: 'write throttles, table' }),
-          dynamoMetric('ReadThrottleEvents', indexDimensions).with({ label: 'read throttles, index' }),
-          dynamoMetric('WriteThrottleEvents', indexDimensions).with({ label: 'write throttles, index' }),
+          ...props.indexNames.flatMap((indexName) => [
+            dynamoMetric('ReadThrottleEvents', indexDimensions(indexName)).with({
+              label: `read throttles, ${indexName}`,
+            }),
+            dynamoMetric('WriteThrottleEvents', indexDimensions(indexName)).with({
+              label: `write throttles, ${indexName}`,
+            }),
+          ]),
         ],
         right: props.tableOperations.map((operation) =>
           dynamoMetric('SystemErrors', { ...tableDimensions, Operation: operation }).with({
@@ -587,6 +663,97 @@ export class KycertQueueMonitoring extends Construct {
         ...wide,
       }),
     );
+  }
+
+  /** Runs followed to their decision: one overdue, failures in numbers, a run kycert lost. */
+  #decisionAlarms(alarm: AlarmFactory, workerMetric: WorkerMetricFactory, thresholds: AlarmThresholds) {
+    const decided = workerMetric(MetricName.decided, Stats.SUM);
+    const failed = decided.with({
+      dimensionsMap: { ...decided.dimensions, run_status: 'failed' } as Record<string, string>,
+    });
+    return {
+      decisionOverdue: alarm(
+        'decisionOverdue',
+        'A run kycert accepted has no decision after the configured time (decision_overdue): nobody knows its outcome.',
+        {
+          metric: workerMetric(MetricName.decisionOverdue, Stats.SUM),
+          threshold: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+      runsFailed: alarm(
+        'runsFailed',
+        `kycert ended ${thresholds.runFailedPercent} % or more of the decided runs as failed (run.failed: an ` +
+          'unrecoverable technical failure on its side).',
+        {
+          metric: new MathExpression({
+            expression:
+              `IF(FILL(decided, 0) >= ${thresholds.minimumDecisionsForRates}, ` +
+              '100 * FILL(failed, 0) / decided, 0)',
+            usingMetrics: { decided, failed },
+            period: FIVE_MINUTES,
+            label: 'failed runs, % of decided runs',
+          }),
+          threshold: thresholds.runFailedPercent,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 2,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+      runNotFound: alarm(
+        'runNotFound',
+        'kycert answered 404 to a status check of a run it had accepted: a run lost, or checked with a key of another account.',
+        {
+          metric: workerMetric(MetricName.runNotFound, Stats.SUM),
+          threshold: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+    };
+  }
+
+  /** kycert's webhooks: refused ones, ones for runs no outcome holds, and the receiver failing. */
+  #webhookAlarms(
+    alarm: AlarmFactory,
+    workerMetric: WorkerMetricFactory,
+    thresholds: AlarmThresholds,
+    receiver: IFunction,
+  ) {
+    return {
+      webhooksRejected: alarm(
+        'webhooksRejected',
+        `${thresholds.webhooksRejected} or more webhooks were refused in 5 minutes (bad or missing signature, stale ` +
+          'timestamp, body too large, secret unset): a secret that does not match kycert’s, or someone probing the URL.',
+        {
+          metric: workerMetric(MetricName.webhooksRejected, Stats.SUM),
+          threshold: thresholds.webhooksRejected,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+      webhooksUnmatched: alarm(
+        'webhooksUnmatched',
+        'Verified webhooks keep coming for runs no outcome holds (parked): runs this stack did not create, or whose ' +
+          'acceptance is not being recorded.',
+        {
+          // One parked webhook is the ordinary race (it came before the POST's answer was recorded); two
+          // periods of three are not.
+          metric: workerMetric(MetricName.webhooksUnmatched, Stats.SUM),
+          threshold: 1,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 2,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+      webhookReceiverErrors: alarm(
+        'webhookReceiverErrors',
+        'The webhook receiver failed whole invocations (crash, timeout): kycert gets 5xx and retries.',
+        {
+          metric: receiver.metricErrors({ statistic: Stats.SUM, period: FIVE_MINUTES }),
+          threshold: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      ),
+    };
   }
 
   /**
@@ -619,6 +786,13 @@ export class KycertQueueMonitoring extends Construct {
     return topic;
   }
 }
+
+type AlarmFactory = (key: AlarmKey, description: string, options: AlarmOptions) => Alarm;
+type WorkerMetricFactory = (
+  metricName: MetricName,
+  statistic: string,
+  options?: { label?: string },
+) => Metric;
 
 interface AlarmOptions {
   metric: IMetric;

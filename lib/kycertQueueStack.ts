@@ -45,5 +45,18 @@ export class KycertQueueStack extends Stack {
       product.producerPolicy.managedPolicyArn,
       'Managed policy granting SendMessage on the queue',
     );
+    output(
+      'decisionEventBusArn',
+      product.decisionEventBus.eventBusArn,
+      'EventBridge bus of the "kycert run decided" events (source kycert-queue)',
+    );
+    if (product.webhookReceiver !== undefined) {
+      output('webhookUrl', product.webhookReceiver.functionUrl.url, 'Give kycert this URL for its webhooks');
+      output(
+        'webhookSecretArn',
+        product.webhookReceiver.secret.secretArn,
+        "Secret holding kycert's webhook signing secret (whsec_...): put it here",
+      );
+    }
   }
 }

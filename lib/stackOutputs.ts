@@ -14,5 +14,10 @@ export const StackOutputs = {
   alarmTopicArn: 'AlarmTopicArn',
   dashboardName: 'DashboardName',
   producerPolicyArn: 'ProducerPolicyArn',
+  /** The bus the decision events go to: producers write their rules on it. */
+  decisionEventBusArn: 'DecisionEventBusArn',
+  /** Only with webhooks enabled: the URL to give kycert, and the secret to put kycert's whsec_ in. */
+  webhookUrl: 'WebhookUrl',
+  webhookSecretArn: 'WebhookSecretArn',
 } as const;
 export type StackOutputKey = (typeof StackOutputs)[keyof typeof StackOutputs];

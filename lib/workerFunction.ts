@@ -1,5 +1,6 @@
 import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import {
   Architecture,
@@ -83,6 +84,10 @@ export interface WorkerFunctionProps {
    * account whose concurrency limit leaves no room to reserve, docs/deploy.md).
    */
   readonly reservedConcurrency: number | undefined;
+  /** The bus decisions are published on: `events:PutEvents` on it, and its ARN in the environment. @default none */
+  readonly decisionEventBus?: IEventBus | undefined;
+  /** kycert sends webhooks to the stack's receiver (status checks start later). @default false */
+  readonly webhooksEnabled?: boolean | undefined;
   /** @default 60 s */
   readonly timeout?: Duration;
   /** @default 512 */
@@ -169,6 +174,8 @@ export class WorkerFunction extends Construct {
         stageName: props.stageName,
         queueVisibilityTimeoutSeconds: props.queueVisibilityTimeout.toSeconds(),
         queueRetentionSeconds: props.queueRetention.toSeconds(),
+        decisionEventBusName: props.decisionEventBus?.eventBusArn,
+        webhooksEnabled: props.webhooksEnabled,
       }),
     });
 
@@ -201,6 +208,7 @@ export class WorkerFunction extends Construct {
       apiKeySecretArn: props.apiKeySecretArnForPolicy,
       apiKeyEncryptionKeyArn: props.apiKeyEncryptionKeyArn,
       region: Stack.of(this).region,
+      decisionEventBusArn: props.decisionEventBus?.eventBusArn,
     });
     for (const statement of permissions) this.role.addToPolicy(statement);
   }

@@ -13,6 +13,8 @@ export interface WorkerPermissionTargets {
   readonly apiKeyEncryptionKeyArn?: string | undefined;
   /** The stack's region, for the `kms:ViaService` condition. */
   readonly region: string;
+  /** The EventBridge bus decisions are published on; absent when no decision is ever published. */
+  readonly decisionEventBusArn?: string | undefined;
 }
 
 /**
@@ -54,6 +56,10 @@ export function workerPermissions(targets: WorkerPermissionTargets): PolicyState
     { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resource: targets.tableArn },
     // apiKeySource.ts, through Powertools' SecretsProvider.
     { actions: ['secretsmanager:GetSecretValue'], resource: targets.apiKeySecretArn },
+    // decisionPublisher.ts: one event per terminal run, on that bus only.
+    ...(targets.decisionEventBusArn === undefined
+      ? []
+      : [{ actions: ['events:PutEvents'], resource: targets.decisionEventBusArn }]),
   ];
   if (targets.apiKeyEncryptionKeyArn !== undefined) {
     // Secrets Manager decrypts a secret under a customer-managed key with the caller's permission, and

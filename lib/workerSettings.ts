@@ -187,6 +187,10 @@ export interface WorkerResources {
   readonly queueVisibilityTimeoutSeconds: number;
   /** The requests queue's retention: a message is dead-lettered as `message_expiring` before it. */
   readonly queueRetentionSeconds: number;
+  /** The EventBridge bus decisions are published on (its ARN: PutEvents takes a name or an ARN). @default none published */
+  readonly decisionEventBusName?: string | undefined;
+  /** kycert sends webhooks to the stack's receiver: status checks are the safety net, starting later. @default false */
+  readonly webhooksEnabled?: boolean | undefined;
 }
 
 /** The worker's environment. `MAX_RECEIVE_COUNT` comes from the same function as the queue's redrive policy. */
@@ -227,7 +231,11 @@ export function workerEnvironment(
           STATUS_CHECK_MAX_INTERVAL_SECONDS: String(settings.statusCheckMaxIntervalSeconds),
           STATUS_CHECK_DEFAULT_FIRST_DELAY_SECONDS: String(settings.statusCheckDefaultFirstDelaySeconds),
           DECISION_OVERDUE_HOURS: String(settings.decisionOverdueHours),
+          KYCERT_WEBHOOKS_ENABLED: String(resources.webhooksEnabled === true),
         }),
+    ...(resources.decisionEventBusName === undefined
+      ? {}
+      : { DECISION_EVENT_BUS_NAME: resources.decisionEventBusName }),
     KYCERT_QUEUE_STAGE: resources.stageName,
     POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,

@@ -4,7 +4,7 @@
  *   declarations of the two importable entry points (tsconfig.build.json);
  * - dist/tools/cli.js: the `kycert-queue` bin, one ESM file of our code, its npm dependencies left to
  *   `dependencies` (so the CLI runs on plain Node, no tsx, and the tarball holds no unused modules);
- * - dist/worker, dist/api-key-age-check: the Lambda bundles (scripts/buildWorkerBundle.ts, where their
+ * - dist/worker, dist/api-key-age-check, dist/kycert-webhook: the Lambda bundles (scripts/buildWorkerBundle.ts, where their
  *   options live).
  * Outputs of an earlier build are removed first, so the tarball never carries a module that no longer
  * exists; dist/worker is replaced file by file (atomically) instead, because a synth may be reading it.
@@ -17,6 +17,7 @@ import { build } from 'esbuild';
 import {
   API_KEY_AGE_CHECK_BUNDLE_DIR,
   buildFunctionBundles,
+  WEBHOOK_RECEIVER_BUNDLE_DIR,
   WORKER_BUNDLE_DIR,
 } from './buildWorkerBundle.js';
 
@@ -27,7 +28,11 @@ export const CLI_FILE = join(distDir, 'tools', 'cli.js');
 
 export async function buildPackage(): Promise<void> {
   for (const entry of readdirOrEmpty(distDir)) {
-    if (![WORKER_BUNDLE_DIR, API_KEY_AGE_CHECK_BUNDLE_DIR].includes(join(distDir, entry))) {
+    if (
+      ![WORKER_BUNDLE_DIR, API_KEY_AGE_CHECK_BUNDLE_DIR, WEBHOOK_RECEIVER_BUNDLE_DIR].includes(
+        join(distDir, entry),
+      )
+    ) {
       rmSync(join(distDir, entry), { recursive: true, force: true });
     }
   }

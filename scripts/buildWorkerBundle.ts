@@ -1,7 +1,7 @@
 /**
  * Builds the Lambda functions' code: per function one ESM file with its source map, every dependency inside
  * (the AWS SDK included), into `dist/<name>/` (lib/bundleDir.ts), which the package ships and the constructs
- * deploy with `Code.fromAsset`: the worker, and the hourly API key age check. The only place the bundles'
+ * deploy with `Code.fromAsset`: the worker, the hourly API key age check and the webhook receiver. The only place the bundles'
  * options live: `npm run build` (prepack), `cdk synth` in this repository, the test suite's global setup and
  * the benchmark's P4 all build through here.
  *
@@ -18,6 +18,7 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 /** Where the package keeps the bundles; lib/bundleDir.ts reads them from the same place. */
 export const WORKER_BUNDLE_DIR = join(repoRoot, 'dist', 'worker');
 export const API_KEY_AGE_CHECK_BUNDLE_DIR = join(repoRoot, 'dist', 'api-key-age-check');
+export const WEBHOOK_RECEIVER_BUNDLE_DIR = join(repoRoot, 'dist', 'kycert-webhook');
 export const WORKER_BUNDLE_FILE = 'index.mjs';
 
 /**
@@ -77,9 +78,19 @@ export async function buildApiKeyAgeCheckBundle(
   );
 }
 
-/** Both functions' bundles, as the package ships them. */
+/** The webhook receiver behind its Function URL (lib/webhookReceiver.ts): the worker's options, its own entry point. */
+export async function buildWebhookReceiverBundle(
+  outdir: string = WEBHOOK_RECEIVER_BUNDLE_DIR,
+): Promise<WorkerBundle> {
+  return buildBundle(
+    { ...WORKER_BUNDLE_OPTIONS, entryPoints: [join(repoRoot, 'functions/kycert-webhook/handler.ts')] },
+    outdir,
+  );
+}
+
+/** Every function's bundle, as the package ships them. */
 export async function buildFunctionBundles(): Promise<void> {
-  await Promise.all([buildWorkerBundle(), buildApiKeyAgeCheckBundle()]);
+  await Promise.all([buildWorkerBundle(), buildApiKeyAgeCheckBundle(), buildWebhookReceiverBundle()]);
 }
 
 async function buildBundle(options: BuildOptions, outdir: string): Promise<WorkerBundle> {

@@ -935,15 +935,25 @@ describe('small parts', () => {
     );
   });
 
-  it('round-trips a list page token, and refuses a foreign one', () => {
+  it('round-trips a list page token across the four shards, and refuses a foreign or broken one', () => {
     const key = {
       idempotency_key: { S: 'k' },
-      status: { S: 'failed' },
+      list_status: { S: 'delivery:failed#2' },
       updated_at: { S: '2026-11-23T00:00:00Z' },
     };
-    expect(decodeNextToken(encodeNextToken(key), 'failed')).toEqual(key);
-    expect(() => decodeNextToken(encodeNextToken(key), 'succeeded')).toThrow(UsageError);
-    expect(() => decodeNextToken('garbage', 'failed')).toThrow(
+    const positions = [null, 'done', key, null] as const;
+    expect(decodeNextToken(encodeNextToken('delivery:failed', positions), 'delivery:failed')).toEqual(
+      positions,
+    );
+    expect(() => decodeNextToken(encodeNextToken('delivery:failed', positions), 'decision:blocked')).toThrow(
+      new UsageError(
+        '--next-token belongs to a list of failed deliveries (--status failed), not of blocked decisions (--decision blocked)',
+      ),
+    );
+    expect(() =>
+      decodeNextToken(encodeNextToken('delivery:failed', [null, null]), 'delivery:failed'),
+    ).toThrow(new UsageError('--next-token is not a token printed by list'));
+    expect(() => decodeNextToken('garbage', 'delivery:failed')).toThrow(
       new UsageError('--next-token is not a token printed by list'),
     );
   });
@@ -976,8 +986,17 @@ describe('usage', () => {
     [['dlq'], 'Usage: kycert-queue dlq [options] [command]'],
     [['frobnicate'], "error: unknown command 'frobnicate'"],
     [['status', 'k', '--bogus'], "error: unknown option '--bogus'"],
-    [['list'], "error: required option '--status <status>' not specified"],
-    [['list', '--status', 'lost'], 'Allowed choices are in_progress, retry_scheduled, succeeded, failed'],
+    [['list'], 'error: list takes exactly one of --status, --decision, --run-status and --unmatched'],
+    [['list', '--status', 'failed', '--unmatched'], 'error: list takes exactly one of --status, --decision'],
+    [
+      ['list', '--status', 'retry_scheduled'],
+      '--status takes failed (the list index holds dead-lettered keys; see one key of another status with `status <key>`); got "retry_scheduled".',
+    ],
+    [
+      ['list', '--decision', 'APPROVED'],
+      '--decision takes approved, blocked, pending_review, partial; got "APPROVED".',
+    ],
+    [['list', '--run-status', 'queued'], '--run-status takes failed, decision_overdue; got "queued".'],
     [['list', '--status', 'failed', '--limit', '0'], '--limit must be a whole number from 1 to 1000'],
     [['send'], 'send takes exactly one of: a JSON message, --file, or message flags'],
     [['send', '{}', '--template', 't'], 'send takes exactly one of'],

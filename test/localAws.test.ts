@@ -101,7 +101,7 @@ describe('startLocalAws', () => {
     });
   });
 
-  it('creates the outcome table with the deployed key schema and by-status index', async () => {
+  it('creates the outcome table with the deployed key schema and its two sparse indexes', async () => {
     // Act
     const { Table } = await aws.clients.dynamodb.send(new DescribeTableCommand({ TableName: aws.tableName }));
 
@@ -109,14 +109,29 @@ describe('startLocalAws', () => {
     expect(Table?.TableStatus).toBe('ACTIVE');
     expect(Table?.KeySchema).toEqual([{ AttributeName: OutcomeTable.partitionKey, KeyType: 'HASH' }]);
     expect(Table?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
+    // Literal values: the deployed table (test/stack.test.ts) pins the same ones.
     expect(Table?.GlobalSecondaryIndexes).toEqual([
       expect.objectContaining({
-        IndexName: OutcomeTable.statusIndexName,
+        IndexName: 'by-run-id',
+        KeySchema: [{ AttributeName: 'run_id', KeyType: 'HASH' }],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      }),
+      expect.objectContaining({
+        IndexName: 'by-list-status',
         KeySchema: [
-          { AttributeName: OutcomeTable.statusIndexPartitionKey, KeyType: 'HASH' },
-          { AttributeName: OutcomeTable.statusIndexSortKey, KeyType: 'RANGE' },
+          { AttributeName: 'list_status', KeyType: 'HASH' },
+          { AttributeName: 'updated_at', KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'ALL' },
+        Projection: {
+          ProjectionType: 'INCLUDE',
+          NonKeyAttributes: expect.arrayContaining([
+            'status',
+            'run_status',
+            'decision',
+            'risk_band',
+            'dead_letter_reason',
+          ]),
+        },
       }),
     ]);
   });
@@ -124,17 +139,22 @@ describe('startLocalAws', () => {
   it('supports the conditional writes, ADD counters and index queries the outcome store relies on', async () => {
     // Prepare
     const { dynamodb } = aws.clients;
-    const put = (key: string, status: string, updatedAt: string) =>
+    const put = (key: string, listStatus: string, updatedAt: string) =>
       dynamodb.send(
         new PutItemCommand({
           TableName: aws.tableName,
-          Item: { idempotency_key: { S: key }, status: { S: status }, updated_at: { S: updatedAt } },
+          Item: {
+            idempotency_key: { S: key },
+            list_status: { S: listStatus },
+            updated_at: { S: updatedAt },
+            internal_note: { S: 'not projected' },
+          },
           ConditionExpression: 'attribute_not_exists(idempotency_key)',
         }),
       );
-    await put('key-b', 'succeeded', '2026-01-02T00:00:00.000Z');
-    await put('key-a', 'succeeded', '2026-01-01T00:00:00.000Z');
-    await put('key-c', 'failed', '2026-01-03T00:00:00.000Z');
+    await put('key-b', 'decision:approved#0', '2026-01-02T00:00:00.000Z');
+    await put('key-a', 'decision:approved#0', '2026-01-01T00:00:00.000Z');
+    await put('key-c', 'delivery:failed#0', '2026-01-03T00:00:00.000Z');
 
     // Act
     const duplicate = put('key-a', 'failed', '2026-01-04T00:00:00.000Z').then(
@@ -153,10 +173,10 @@ describe('startLocalAws', () => {
     const { Items = [] } = await dynamodb.send(
       new QueryCommand({
         TableName: aws.tableName,
-        IndexName: OutcomeTable.statusIndexName,
-        KeyConditionExpression: '#status = :status',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':status': { S: 'succeeded' } },
+        IndexName: OutcomeTable.listIndexName,
+        KeyConditionExpression: '#list_status = :value',
+        ExpressionAttributeNames: { '#list_status': 'list_status' },
+        ExpressionAttributeValues: { ':value': { S: 'decision:approved#0' } },
       }),
     );
 
@@ -164,6 +184,8 @@ describe('startLocalAws', () => {
     expect(await duplicate).toBeInstanceOf(ConditionalCheckFailedException);
     expect(Attributes?.attempts).toEqual({ N: '1' });
     expect(Items.map((item) => item.idempotency_key?.S)).toEqual(['key-a', 'key-b']);
+    // The index holds the projected attributes only: what is not listed stays in the table.
+    expect(Items[0]).not.toHaveProperty('internal_note');
   });
 
   it('gives an environment with which default-configured SDK clients reach the emulators', async () => {

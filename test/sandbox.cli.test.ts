@@ -1,9 +1,12 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { verifyWebhookSignature } from '../functions/kycert-webhook/webhookSignature.js';
 import { startKycertSandbox } from '../local/sandbox/index.js';
 
 // `npm run sandbox`: local/sandbox/main.ts run as a process, the way a developer runs it.
@@ -101,6 +104,7 @@ describe('npm run sandbox', () => {
       [['--error-rate', '2'], 'expected a number in [0, 1]'],
       [['--port', 'http'], 'expected an integer in [0, 65535]'],
       [['--retry-after-format', 'iso'], 'Allowed choices are seconds, http-date'],
+      [['--run-failure-rate', '1.5'], 'expected a number in [0, 1]'],
     ])('%j', async (args, message) => {
       const cli = runCli(args);
 
@@ -110,6 +114,64 @@ describe('npm run sandbox', () => {
       expect(cli.output().stderr).toContain(message);
       expect(cli.output().stderr).toContain('--help');
     });
+  });
+
+  it('sends signed webhooks to --webhook-url with --webhook-secret in --webhook-signature-header', async () => {
+    // Prepare
+    const deliveries: { headers: Record<string, unknown>; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (chunk: string) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        deliveries.push({ headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const cli = runCli([
+      ...['--port', '0', '--quiet', '--estimated-seconds', '0', '--webhook-url', url],
+      ...['--webhook-secret', 'whsec_cli_one', '--webhook-signature-header', 'x-signature'],
+    ]);
+    const [, baseUrl] = await cli.stdoutMatching(/listening on (\S+)\n/);
+
+    // Act
+    const response = await request(`${baseUrl}/bureau/runs`, {
+      method: 'POST',
+      headers: { 'x-api-key': 'sk_test_local' },
+      body: JSON.stringify({ template_id: 'tpl_fails', subject: { type: 'pf', doc: '529.982.247-25' } }),
+    });
+    await response.body.dump();
+    await expect.poll(() => deliveries.length, { timeout: 5_000, interval: 20 }).toBe(1);
+    cli.child.kill('SIGTERM');
+    await cli.exit;
+    await new Promise((resolve) => receiver.close(resolve));
+
+    // Assess
+    const [delivery] = deliveries as [{ headers: Record<string, unknown>; body: string }];
+    expect(JSON.parse(delivery.body)).toMatchObject({
+      event: 'run.failed',
+      data: { object: { status: 'failed' } },
+    });
+    expect(
+      verifyWebhookSignature({
+        header: delivery.headers['x-signature'] as string,
+        rawBody: delivery.body,
+        secrets: ['whsec_cli_one'],
+        nowMs: Date.now(),
+      }),
+    ).toMatchObject({ ok: true });
+    expect(cli.output().stdout).toContain(`webhooks: ${url}, signed in x-signature with 1 secret(s)`);
+    expect(cli.output().stdout).not.toContain('whsec_cli_one');
+  });
+
+  it('explains a webhook secret of the wrong shape', async () => {
+    const cli = runCli(['--port', '0', '--webhook-secret', 'secret']);
+
+    expect(await cli.exit).toBe(2);
+    expect(cli.output().stderr).toContain('webhook secrets must look like whsec_… (letters, digits, _)');
   });
 
   it('explains an API key of the wrong shape', async () => {

@@ -109,6 +109,17 @@ describe('POST /bureau/runs', () => {
   });
 
   it.each([
+    ['https', 'https://localhost:1/kycert?tenant=1'],
+    ['http to 127.0.0.1', 'http://127.0.0.1:1/'],
+    ['http to localhost', 'http://localhost:1/hook'],
+  ])('accepts a webhook_url over %s', async (_name, webhookUrl) => {
+    const { status, json } = await createRun(runBody('52998224725', { webhook_url: webhookUrl }));
+
+    expect(status).toBe(202);
+    expect(sandbox.runs().find((run) => run.runId === json.run_id)?.webhookUrl).toBe(webhookUrl);
+  });
+
+  it.each([
     ['text that is not JSON', '{"template_id": ', 'invalid_json', null],
     ['an array', '[1, 2]', 'invalid_json', null],
     ['no template_id', { subject: { type: 'pf', doc: '52998224725' } }, 'missing_template_id', 'template_id'],
@@ -183,6 +194,30 @@ describe('POST /bureau/runs', () => {
       'invalid_external_id',
       'external_id',
     ],
+    [
+      'a webhook_url that is not a URL',
+      runBody('52998224725', { webhook_url: 'hooks.example.com/kycert' }),
+      'invalid_webhook_url',
+      'webhook_url',
+    ],
+    [
+      'a webhook_url over plain http to another host',
+      runBody('52998224725', { webhook_url: 'http://hooks.example.com/kycert' }),
+      'invalid_webhook_url',
+      'webhook_url',
+    ],
+    [
+      'a webhook_url with credentials in it',
+      runBody('52998224725', { webhook_url: 'https://user:pass@hooks.example.com/kycert' }),
+      'invalid_webhook_url',
+      'webhook_url',
+    ],
+    [
+      'a webhook_url that is a number',
+      runBody('52998224725', { webhook_url: 443 }),
+      'invalid_webhook_url',
+      'webhook_url',
+    ],
   ])('refuses %s with 400 %s', async (_name, body, code, param) => {
     const { status, json } = await createRun(body);
 
@@ -246,7 +281,9 @@ describe('GET /bureau/runs/{id}', () => {
       decision: null,
       risk_level: null,
       completed_at: null,
+      estimated_seconds: 5,
     });
+    expect(atStart.json).not.toHaveProperty('failed_at');
     expect(justBefore.json).toMatchObject({ status: 'queued', decision: null });
     expect(done.json).toEqual({
       run_id: created.run_id,
@@ -258,24 +295,54 @@ describe('GET /bureau/runs/{id}', () => {
       estimated_seconds: 5,
       created_at: new Date(T0_MS).toISOString(),
       completed_at: new Date(T0_MS + 5_000).toISOString(),
-      decision: 'approved',
-      risk_level: 'low',
+      decision: 'APPROVED',
+      risk_level: 'LOW',
     });
   });
 
   it.each([
-    ['000.000.001-91', 'approved', 'low'],
-    ['000.000.002-81', 'blocked', 'critical'],
-    ['000.000.004-53', 'pending_review', 'high'],
-    ['000.000.008-06', 'partial', 'medium'],
-    ['000.000.002-72', 'approved', 'low'], // valid arithmetic but not a fixture: like any other document
-  ])('decides fixture %s as %s with %s risk', async (doc, decision, riskLevel) => {
+    ['000.000.001-91', 'completed', 'APPROVED', 'LOW'],
+    ['000.000.002-81', 'blocked', 'BLOCKED', 'CRITICAL'],
+    ['000.000.004-53', 'pending_review', 'PENDING_REVIEW', 'HIGH'],
+    ['000.000.008-06', 'partial', 'PARTIAL', 'MEDIUM'],
+    ['000.000.002-72', 'completed', 'APPROVED', 'LOW'], // valid arithmetic but not a fixture: like any other document
+  ])('ends fixture %s %s, decision %s, risk %s', async (doc, status, decision, riskLevel) => {
     const { json: created } = await createRun(runBody(doc));
     nowMs = T0_MS + 5_000;
 
     const { json } = await send('GET', `/bureau/runs/${created.run_id}`);
 
-    expect(json).toMatchObject({ status: 'completed', decision, risk_level: riskLevel });
+    expect(json).toMatchObject({
+      status,
+      decision,
+      risk_level: riskLevel,
+      completed_at: new Date(T0_MS + 5_000).toISOString(),
+    });
+  });
+
+  it('fails a run of tpl_fails: status failed, decision null, failed_at and no completed_at', async () => {
+    const { json: created } = await createRun(runBody('000.000.002-81', { template_id: 'tpl_fails' }));
+    nowMs = T0_MS + 5_000;
+
+    const { json } = await send('GET', `/bureau/runs/${created.run_id}`);
+
+    expect(json).toMatchObject({
+      status: 'failed',
+      decision: null,
+      risk_level: null,
+      failed_at: new Date(T0_MS + 5_000).toISOString(),
+    });
+    expect(json).not.toHaveProperty('completed_at');
+  });
+
+  it('never finishes a run of tpl_never_finishes, though its 202 gave the usual estimate', async () => {
+    const { json: created } = await createRun(runBody('52998224725', { template_id: 'tpl_never_finishes' }));
+    nowMs = T0_MS + 30 * 86_400_000;
+
+    const { json } = await send('GET', `/bureau/runs/${created.run_id}`);
+
+    expect(created.estimated_seconds).toBe(5);
+    expect(json).toMatchObject({ status: 'queued', decision: null, completed_at: null });
   });
 
   it('answers 404 run_not_found for an unknown id, and for another tenant’s run', async () => {
@@ -291,6 +358,50 @@ describe('GET /bureau/runs/{id}', () => {
       param: 'id',
     });
     expect(otherTenant.status).toBe(404);
+  });
+});
+
+describe('runs that fail or never finish by chance, and estimates per template', () => {
+  it('fails every run at runFailureRate 1, finishes none at neverFinishRate 1, and uses the template estimate', async () => {
+    // Prepare
+    const other = await startKycertSandbox({
+      clock: () => nowMs,
+      estimatedSecondsByTemplate: { tpl_slow: 120 },
+    });
+    const post = async (templateId: string) => {
+      const response = await request(`${other.baseUrl}/bureau/runs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': other.apiKey },
+        body: JSON.stringify(runBody('52998224725', { template_id: templateId })),
+        dispatcher: agent,
+      });
+      return (await response.body.json()) as { run_id: string; estimated_seconds: number };
+    };
+    const statusOf = (runId: string) => other.runs().find((run) => run.runId === runId)?.status;
+
+    try {
+      // Act
+      const slow = await post('tpl_slow');
+      other.setFaults({ runFailureRate: 1 });
+      const failing = await post('tpl_x');
+      other.setFaults({ runFailureRate: 0, neverFinishRate: 1 });
+      const stuck = await post('tpl_x');
+      nowMs = T0_MS + 119_000;
+      const slowBefore = statusOf(slow.run_id);
+      nowMs = T0_MS + 120_000;
+
+      // Assess
+      expect(slow.estimated_seconds).toBe(120);
+      expect([slowBefore, statusOf(slow.run_id)]).toEqual(['queued', 'completed']);
+      expect(failing.estimated_seconds).toBe(5);
+      expect(statusOf(failing.run_id)).toBe('failed');
+      expect(statusOf(stuck.run_id)).toBe('queued');
+      expect(() => other.setFaults({ runFailureRate: 2 })).toThrow(
+        'runFailureRate must be a number in [0, 1], got 2',
+      );
+    } finally {
+      await other.close();
+    }
   });
 });
 

@@ -359,6 +359,21 @@ function grantsOf(roleLogicalId: string): Record<string, string[]> {
 }
 const arnOf = (logicalId: string) => JSON.stringify({ 'Fn::GetAtt': [logicalId, 'Arn'] });
 const refOf = (logicalId: string) => JSON.stringify({ Ref: logicalId });
+/** The account's default bus, where the decision events go unless told otherwise. */
+const DEFAULT_BUS_ARN = JSON.stringify({
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      ':events:',
+      { Ref: 'AWS::Region' },
+      ':',
+      { Ref: 'AWS::AccountId' },
+      ':event-bus/default',
+    ],
+  ],
+});
 
 describe('least privilege', () => {
   it('the worker role holds exactly the calls the code makes, each on its one resource', () => {
@@ -379,6 +394,7 @@ describe('least privilege', () => {
       ],
       [arnOf(tableId())]: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
       [refOf(secretId())]: ['secretsmanager:GetSecretValue'],
+      [DEFAULT_BUS_ARN]: ['events:PutEvents'],
       [arnOf(logGroupOf(workerFunctionId()).LogGroup.Ref)]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
     });
   });
@@ -568,6 +584,9 @@ describe('alarms', () => {
     ['kycert-account-blocked', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
     ['api-key-unset', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
     ['status-checks-dlq-not-empty', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['decision-overdue', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
+    ['kycert-runs-failed', 10, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
+    ['kycert-run-not-found', 1, 'GreaterThanOrEqualToThreshold', 300, 1, 1, 'notBreaching'],
     ['outcome-table-throttles', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
     ['outcome-index-throttles', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
     ['outcome-table-system-errors', 1, 'GreaterThanOrEqualToThreshold', 300, 3, 2, 'notBreaching'],
@@ -754,19 +773,55 @@ describe('alarms', () => {
   });
 
   it.each([
-    ['outcome-table-throttles', () => [{ Name: 'TableName', Value: { Ref: tableId() } }]],
-    [
-      'outcome-index-throttles',
-      () => [
-        { Name: 'GlobalSecondaryIndexName', Value: 'by-status' },
-        { Name: 'TableName', Value: { Ref: tableId() } },
-      ],
-    ],
-  ])('%s: read and write throttle events', (name, dimensions) => {
-    expect(alarmProperties(name).Metrics).toEqual([
+    ['decision-overdue', 'DecisionOverdue'],
+    ['kycert-run-not-found', 'RunNotFound'],
+  ])('%s reads this stage’s %s', (name, metricName) => {
+    expect(alarmProperties(name)).toMatchObject({
+      Namespace: 'KycertQueue',
+      MetricName: metricName,
+      Dimensions: prodWorkerDimensions,
+      Statistic: 'Sum',
+    });
+  });
+
+  it('kycert-runs-failed: failed runs as a share of decided runs, quiet under 5 decisions, this stage only', () => {
+    expect(alarmProperties('kycert-runs-failed').Metrics).toEqual([
+      expect.objectContaining({
+        Expression: 'IF(FILL(decided, 0) >= 5, 100 * FILL(failed, 0) / decided, 0)',
+      }),
+      metricStat('decided', 'KycertQueue', 'Decided', prodWorkerDimensions, 'Sum'),
+      metricStat(
+        'failed',
+        'KycertQueue',
+        'Decided',
+        [{ Name: 'run_status', Value: 'failed' }, ...prodWorkerDimensions],
+        'Sum',
+      ),
+    ]);
+  });
+
+  it('outcome-table-throttles: read and write throttle events', () => {
+    const dimensions = [{ Name: 'TableName', Value: { Ref: tableId() } }];
+    expect(alarmProperties('outcome-table-throttles').Metrics).toEqual([
       expect.objectContaining({ Expression: 'FILL(read, 0) + FILL(write, 0)' }),
-      metricStat('read', 'AWS/DynamoDB', 'ReadThrottleEvents', dimensions(), 'Sum'),
-      metricStat('write', 'AWS/DynamoDB', 'WriteThrottleEvents', dimensions(), 'Sum'),
+      metricStat('read', 'AWS/DynamoDB', 'ReadThrottleEvents', dimensions, 'Sum'),
+      metricStat('write', 'AWS/DynamoDB', 'WriteThrottleEvents', dimensions, 'Sum'),
+    ]);
+  });
+
+  it('outcome-index-throttles: read and write throttle events of both indexes, by-run-id and by-list-status', () => {
+    const dimensions = (indexName: string) => [
+      { Name: 'GlobalSecondaryIndexName', Value: indexName },
+      { Name: 'TableName', Value: { Ref: tableId() } },
+    ];
+    expect(alarmProperties('outcome-index-throttles').Metrics).toEqual([
+      expect.objectContaining({
+        Expression: 'FILL(read0, 0) + FILL(write0, 0) + FILL(read1, 0) + FILL(write1, 0)',
+      }),
+      metricStat('read0', 'AWS/DynamoDB', 'ReadThrottleEvents', dimensions('by-run-id'), 'Sum'),
+      metricStat('write0', 'AWS/DynamoDB', 'WriteThrottleEvents', dimensions('by-run-id'), 'Sum'),
+      metricStat('read1', 'AWS/DynamoDB', 'ReadThrottleEvents', dimensions('by-list-status'), 'Sum'),
+      metricStat('write1', 'AWS/DynamoDB', 'WriteThrottleEvents', dimensions('by-list-status'), 'Sum'),
     ]);
   });
 
@@ -854,12 +909,137 @@ describe('dashboard', () => {
     );
     expect(searches).toEqual([
       `SEARCH('{KycertQueue,reason,service,stage} MetricName="DeadLettered" service="kycert-queue" stage="dev"', 'Sum', 300)`,
+      `SEARCH('{KycertQueue,run_status,service,stage} MetricName="Decided" service="kycert-queue" stage="dev"', 'Sum', 300)`,
+    ]);
+  });
+
+  it('shows the run decisions by kind (Decided by run_status) and the time to decision at p50, p90 and p99', () => {
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard')) as [Resource];
+    const parts = (dashboard.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+    const widgets = (
+      JSON.parse(parts.map((part) => (typeof part === 'string' ? part : 'token')).join('')) as {
+        widgets: Array<{ properties: { title?: string; metrics?: unknown[][] } }>;
+      }
+    ).widgets;
+    const byTitle = (title: string) => widgets.find((widget) => widget.properties.title?.startsWith(title));
+    expect(JSON.stringify(byTitle('Run decisions by kind')?.properties.metrics)).toContain(
+      'MetricName=\\"Decided\\"',
+    );
+    expect(
+      byTitle('Time to decision')?.properties.metrics?.map((metric) => [
+        metric[1],
+        (metric.at(-1) as { stat: string }).stat,
+      ]),
+    ).toEqual([
+      ['TimeToDecision', 'p50'],
+      ['TimeToDecision', 'p90'],
+      ['TimeToDecision', 'p99'],
     ]);
   });
 });
 
 describe('outputs', () => {
-  it.each(Object.values(StackOutputs))('exports %s', (key) => {
+  const webhookOutputs: string[] = [StackOutputs.webhookUrl, StackOutputs.webhookSecretArn];
+  it.each(Object.values(StackOutputs).filter((key) => !webhookOutputs.includes(key)))('exports %s', (key) => {
     expect(Object.keys(template.findOutputs(key))).toEqual([key]);
+  });
+
+  it.each(webhookOutputs)(
+    'does not export %s: webhooks are off by default (test/stackWebhooks.test.ts)',
+    (key) => {
+      expect(template.findOutputs(key)).toEqual({});
+    },
+  );
+
+  it('exports the default bus as the decision events’ bus', () => {
+    expect(template.findOutputs('DecisionEventBusArn').DecisionEventBusArn?.Value).toEqual(
+      JSON.parse(DEFAULT_BUS_ARN),
+    );
+  });
+});
+
+describe('webhooks off by default', () => {
+  it('creates no Function URL, no receiver and no second secret', () => {
+    template.resourceCountIs('AWS::Lambda::Url', 0);
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    expect(
+      Object.keys(
+        template.findResources('AWS::Lambda::Function', {
+          Properties: { Description: Match.stringLikeRegexp('webhooks') },
+        }),
+      ),
+    ).toEqual([]);
+  });
+
+  it('tells the worker where decisions go and that no webhooks come', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          QUEUE_URL: Match.anyValue(),
+          DECISION_EVENT_BUS_NAME: JSON.parse(DEFAULT_BUS_ARN),
+          KYCERT_WEBHOOKS_ENABLED: 'false',
+        }),
+      },
+    });
+  });
+});
+
+describe('outcome table indexes', () => {
+  it('by-run-id: sparse on run_id, keys only (the webhook receiver finds a run’s key)', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: Match.arrayWith([
+        {
+          IndexName: 'by-run-id',
+          KeySchema: [{ AttributeName: 'run_id', KeyType: 'HASH' }],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      ]),
+    });
+  });
+
+  it('by-list-status: sparse and sharded on list_status, newest first by updated_at, only what list shows', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: Match.arrayWith([
+        {
+          IndexName: 'by-list-status',
+          KeySchema: [
+            { AttributeName: 'list_status', KeyType: 'HASH' },
+            { AttributeName: 'updated_at', KeyType: 'RANGE' },
+          ],
+          Projection: {
+            ProjectionType: 'INCLUDE',
+            NonKeyAttributes: [
+              'status',
+              'attempts',
+              'last_http_status',
+              'last_error_code',
+              'last_error_message',
+              'dead_letter_reason',
+              'retry_cause',
+              'run_id',
+              'superseded_by',
+              'external_id',
+              'template_id',
+              'run_status',
+              'decision',
+              'risk_band',
+              'completed_at',
+              'failed_at',
+              'decided_at',
+              'parked_run_id',
+            ],
+          },
+        },
+      ]),
+    });
+  });
+
+  it('has those two and no by-status any more', () => {
+    const [table] = Object.values(template.findResources('AWS::DynamoDB::Table'));
+    expect(
+      ((table?.Properties.GlobalSecondaryIndexes ?? []) as Array<{ IndexName: string }>).map(
+        (index) => index.IndexName,
+      ),
+    ).toEqual(['by-run-id', 'by-list-status']);
   });
 });

@@ -58,6 +58,26 @@ describe('appSettingsFromContext', () => {
     expect(appSettingsFromContext({ reservedConcurrency: raw }).props.reservedConcurrency).toBe(expected);
   });
 
+  it.each([
+    [{ webhooks: 'true' }, { enabled: true }],
+    [{ webhooks: false }, { enabled: false }],
+    [
+      { webhooks: 'true', webhookSignatureHeader: 'X-Kycert-Signature' },
+      { enabled: true, signatureHeaderName: 'X-Kycert-Signature' },
+    ],
+  ])('reads the webhook context %j as the webhooks prop %j', (context, webhooks) => {
+    expect(appSettingsFromContext(context).props.webhooks).toEqual(webhooks);
+  });
+
+  it('reads createDecisionEventBus and outcomeIndexUpgradeStep as the CLI gives them', () => {
+    expect(
+      appSettingsFromContext({ createDecisionEventBus: 'true', outcomeIndexUpgradeStep: '2' }).props,
+    ).toMatchObject({
+      createDecisionEventBus: true,
+      outcomeIndexUpgradeStep: 2,
+    });
+  });
+
   it('reads an existing secret by ARN and its KMS key', () => {
     const settings = appSettingsFromContext({
       apiKeySecretArn: 'arn:aws:secretsmanager:sa-east-1:123456789012:secret:team/kycert-AbCdEf',
@@ -86,7 +106,7 @@ describe('appSettingsFromContext', () => {
     ['owner', ''],
   ])('refuses the unknown key %s, naming the right one when it is close', (key, suggestion) => {
     expect(problemsOf({ [key]: '120' })).toEqual([
-      `unknown context key "${key}": ${suggestion === '' ? '' : `${suggestion} `}the keys are stage, account, region, kycertBaseUrl, kycertApiVersion, rateLimitPerMinute, maxAttempts, alarmEmail, apiKeySecretName, apiKeySecretArn, apiKeySecretKmsKeyArn, secondsPerRecord, reservedConcurrency`,
+      `unknown context key "${key}": ${suggestion === '' ? '' : `${suggestion} `}the keys are stage, account, region, kycertBaseUrl, kycertApiVersion, rateLimitPerMinute, maxAttempts, alarmEmail, apiKeySecretName, apiKeySecretArn, apiKeySecretKmsKeyArn, secondsPerRecord, reservedConcurrency, webhooks, webhookSignatureHeader, createDecisionEventBus, outcomeIndexUpgradeStep`,
     ]);
   });
 
@@ -111,6 +131,18 @@ describe('appSettingsFromContext', () => {
       'reservedConcurrency',
       'none',
       'a whole number of concurrent executions, 1 or more, or false to reserve none',
+    ],
+    ['webhooks', 'yes', 'true (create the webhook receiver) or false'],
+    [
+      'webhookSignatureHeader',
+      'kycert signature',
+      'a header name: letters, digits and "-", such as kycert-signature',
+    ],
+    ['createDecisionEventBus', 'maybe', 'true (a bus of its own for the decision events) or false'],
+    [
+      'outcomeIndexUpgradeStep',
+      '3',
+      '1 or 2, the step of the outcome table index upgrade (docs/deploy.md), or absent',
     ],
   ])('a bad %s=%s is one line naming the setting and the rule', (key, value, rule) => {
     expect(problemsOf({ [key]: value })).toEqual([`context ${key}="${value}": ${key} must be ${rule}`]);

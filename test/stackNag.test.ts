@@ -43,6 +43,25 @@ describe.each<[string, KycertQueueProps, string[]]>([
   ],
   // X-Ray's grants are on "*": reviewed and suppressed only when tracing is on.
   ['active tracing', { tracing: Tracing.ACTIVE }, ['AwsSolutions-IAM5', 'AwsSolutions-SMG4']],
+  [
+    'webhooks on and a bus of its own',
+    { webhooks: { enabled: true }, createDecisionEventBus: true },
+    ['AwsSolutions-SMG4'],
+  ],
+  [
+    'webhooks on, secrets under a customer-managed KMS key, runs not followed',
+    {
+      webhooks: { enabled: true, reservedConcurrency: 5 },
+      followRuns: false,
+      apiKeySecretKmsKeyArn: 'arn:aws:kms:sa-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    },
+    ['AwsSolutions-SMG4'],
+  ],
+  [
+    'webhooks on with active tracing',
+    { webhooks: { enabled: true }, tracing: Tracing.ACTIVE },
+    ['AwsSolutions-IAM5', 'AwsSolutions-SMG4'],
+  ],
 ])('cdk-nag AwsSolutions with %s', (_name, props, suppressed) => {
   const stack = stackWithNag(props);
   const annotations = Annotations.fromStack(stack);

@@ -285,7 +285,7 @@ describe('alarm delivery', () => {
     template.resourceCountIs('AWS::SNS::TopicPolicy', 0);
     expect(kyc.alarms.alarmNotificationsFailed).toBeUndefined();
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(18);
+    expect(alarms).toHaveLength(21);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual(['arn:aws:sns:sa-east-1:123456789012:paging']);
     }

@@ -42,6 +42,25 @@ let output: CapturedOutput;
 let nowMs: number;
 let table = 0;
 let deps: WorkerDeps;
+let baseEnv: Record<string, string>;
+
+function depsFor(env: Record<string, string>): WorkerDeps {
+  return createWorkerDeps(
+    loadConfig(env),
+    {
+      logger: new Logger({ serviceName: 'test', logLevel: 'DEBUG' }),
+      metrics: new Metrics({ namespace: 'KycertQueueTest', serviceName: 'test' }),
+      nowMs: () => nowMs,
+      random: () => 0.5,
+      flowControl: undefined,
+    },
+    {
+      dynamodb,
+      sqs: new SQSClient({ region: 'sa-east-1' }),
+      eventBridge: new EventBridgeClient({ region: 'sa-east-1' }),
+    },
+  );
+}
 
 beforeAll(async () => {
   emulator = await startDynamoDbEmulator();
@@ -68,7 +87,7 @@ beforeEach(async () => {
   nowMs = NOW_MS;
   const tableName = `outcomes-${table++}`;
   await createOutcomeTable(dynamodb, tableName);
-  const config = loadConfig({
+  baseEnv = {
     KYCERT_BASE_URL: kycert.baseUrl,
     KYCERT_API_KEY: 'sk_test_current',
     OUTCOME_TABLE_NAME: tableName,
@@ -79,22 +98,8 @@ beforeEach(async () => {
     DECISION_OVERDUE_HOURS: '1',
     DECISION_EVENT_BUS_NAME: 'kycert-decisions',
     KYCERT_QUEUE_STAGE: 'test',
-  });
-  deps = createWorkerDeps(
-    config,
-    {
-      logger: new Logger({ serviceName: 'test', logLevel: 'DEBUG' }),
-      metrics: new Metrics({ namespace: 'KycertQueueTest', serviceName: 'test' }),
-      nowMs: () => nowMs,
-      random: () => 0.5,
-      flowControl: undefined,
-    },
-    {
-      dynamodb,
-      sqs: new SQSClient({ region: 'sa-east-1' }),
-      eventBridge: new EventBridgeClient({ region: 'sa-east-1' }),
-    },
-  );
+  };
+  deps = depsFor(baseEnv);
 });
 afterEach(async () => {
   vi.restoreAllMocks();
@@ -369,5 +374,77 @@ describe('a status check', () => {
     expect(output.logs()).toContainEqual(
       expect.objectContaining({ level: 'ERROR', message: 'unreadable status check message: dropped' }),
     );
+  });
+});
+
+describe('with webhooks enabled', () => {
+  const decided = {
+    runId: 'run_0001',
+    status: 'completed',
+    decision: 'APPROVED',
+    riskBand: 'LOW',
+    completedAt: '2026-11-23T12:00:01Z',
+    failedAt: null,
+    estimatedSeconds: null,
+  } as const;
+  const useWebhooks = async () => {
+    await (deps.kycert as KycertClient).close();
+    deps = depsFor({ ...baseEnv, KYCERT_WEBHOOKS_ENABLED: 'true' });
+  };
+
+  it('a webhook parked before the POST’s answer was recorded decides the run as the success is recorded', async () => {
+    // Prepare: the receiver found no key holding run_0001 yet, and parked its result.
+    await useWebhooks();
+    await deps.outcomeStore.parkRunResult(decided, { eventId: 'evt_early', nowMs: NOW_MS - 500 });
+
+    // Act
+    const check = await acceptRun();
+
+    // Assess
+    expect(await outcome()).toMatchObject({
+      status: { S: 'succeeded' },
+      run_status: { S: 'completed' },
+      decision: { S: 'APPROVED' },
+      decision_source: { S: 'webhook' },
+      decision_published_at: { S: '2026-11-23T12:00:00.000Z' },
+    });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+    // The first check, when it comes, finds the run decided: no GET, no second event.
+    nowMs = NOW_MS + 35_000;
+    expect(await handle(checkRecord(check))).toEqual({ batchItemFailures: [] });
+    expect(kycert.requests).toHaveLength(0);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+  });
+
+  it('a webhook parked after the success was recorded is taken by the next status check, without a GET', async () => {
+    // Prepare
+    await useWebhooks();
+    const check = await acceptRun();
+    await deps.outcomeStore.parkRunResult(decided, { eventId: 'evt_late', nowMs: NOW_MS + 1_000 });
+    nowMs = NOW_MS + 35_000;
+
+    // Act
+    const response = await handle(checkRecord(check));
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(kycert.requests).toHaveLength(0);
+    expect(await outcome()).toMatchObject({
+      run_status: { S: 'completed' },
+      decision_source: { S: 'webhook' },
+    });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+  });
+
+  it('without webhooks, a success reads no parked result (no extra read per message)', async () => {
+    // Prepare: webhooks off (the default deps); a parked item exists all the same.
+    await deps.outcomeStore.parkRunResult(decided, { eventId: 'evt_ignored', nowMs: NOW_MS - 500 });
+
+    // Act
+    await acceptRun();
+
+    // Assess
+    expect(await outcome()).toMatchObject({ run_status: { S: 'queued' } });
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
   });
 });

@@ -19,7 +19,14 @@ import {
   unfinished,
 } from './commands/dlqRedrive.js';
 import { renderShownDeadLetters, showDeadLetters } from './commands/dlqShow.js';
-import { listOutcomes, OUTCOME_STATUSES, renderOutcomePage } from './commands/list.js';
+import {
+  LIST_DECISIONS,
+  LIST_RUN_STATUSES,
+  LIST_STATUSES,
+  type ListFilter,
+  listOutcomes,
+  renderOutcomePage,
+} from './commands/list.js';
 import {
   messageFromFlags,
   messagesFromJsonLines,
@@ -310,29 +317,60 @@ function buildProgram(
       print(json, outcome, () => renderOutcome(outcome, io.nowMs(), t.idempotencyWindowHours));
     });
 
+  const oneOf =
+    (flag: string, allowed: readonly string[], why = '') =>
+    (value: string) => {
+      if (!allowed.includes(value)) {
+        throw new InvalidArgumentError(`${flag} takes ${allowed.join(', ')}${why}; got "${value}".`);
+      }
+      return value;
+    };
   program
     .command('list')
-    .description("Outcomes by status, newest first, from the table's by-status index; paged.")
-    .addOption(
-      new Option('--status <status>', 'which outcomes').choices([...OUTCOME_STATUSES]).makeOptionMandatory(),
+    .description(
+      "Outcomes of one kind, newest first, from the table's by-list-status index: dead-lettered keys, decisions, " +
+        'failed or overdue runs, unmatched webhooks; paged.',
     )
+    .option(
+      '--status <status>',
+      'dead-lettered keys (failed)',
+      oneOf(
+        '--status',
+        LIST_STATUSES,
+        ' (the list index holds dead-lettered keys; see one key of another status with `status <key>`)',
+      ),
+    )
+    .option(
+      '--decision <decision>',
+      `runs decided so: ${LIST_DECISIONS.join(', ')}`,
+      oneOf('--decision', LIST_DECISIONS),
+    )
+    .option(
+      '--run-status <status>',
+      `runs that ended without a decision: ${LIST_RUN_STATUSES.join(', ')}`,
+      oneOf('--run-status', LIST_RUN_STATUSES),
+    )
+    .option('--unmatched', 'verified webhooks for runs no outcome held (parked for the worker)')
     .option('--since <when>', 'written since: a duration back from now (30m, 1h, 2d) or an ISO-8601 time')
     .option('--limit <n>', 'outcomes per page', integer('--limit', 1, 1000), 50)
     .option('--next-token <token>', 'the next page, as printed by the previous one')
     .addHelpText(
       'after',
-      '\nExamples:\n  kycert-queue list --status failed --since 1h\n  kycert-queue list --status retry_scheduled --since 30m --json',
+      '\nExamples:\n  kycert-queue list --status failed --since 1h\n  kycert-queue list --decision blocked --since 1d --json' +
+        '\n  kycert-queue list --run-status decision_overdue\n  kycert-queue list --unmatched --since 2h',
     )
     .action(async (flags, command: Command) => {
       let sinceMs: number | undefined;
+      let filter: ListFilter;
       try {
+        filter = listFilterOf(flags);
         sinceMs = flags.since === undefined ? undefined : parseSince(flags.since, io.nowMs());
       } catch (error) {
         usage(command)(error);
         return;
       }
       const { target: t, json, layout } = await target(command);
-      const options = { status: flags.status, sinceMs, limit: flags.limit, nextToken: flags.nextToken };
+      const options = { filter, sinceMs, limit: flags.limit, nextToken: flags.nextToken };
       const page = await listOutcomes(t.dynamodb, need(t, 'tableName'), options).catch(usage(command));
       if (page === undefined) return;
       print(json, page, () => renderOutcomePage(page, { ...options, sinceText: flags.since, layout }));
@@ -508,6 +546,25 @@ function readText(file: string, flag: string): string {
   } catch (error) {
     throw new UsageError(`cannot read ${flag} ${file}: ${(error as Error).message}`);
   }
+}
+
+/** Exactly one of the list's kinds. @throws UsageError otherwise */
+function listFilterOf(flags: {
+  status?: string;
+  decision?: string;
+  runStatus?: string;
+  unmatched?: boolean;
+}): ListFilter {
+  const given: ListFilter[] = [
+    ...(flags.status === undefined ? [] : [{ kind: 'status', value: flags.status } as ListFilter]),
+    ...(flags.decision === undefined ? [] : [{ kind: 'decision', value: flags.decision } as ListFilter]),
+    ...(flags.runStatus === undefined ? [] : [{ kind: 'runStatus', value: flags.runStatus } as ListFilter]),
+    ...(flags.unmatched === true ? [{ kind: 'unmatched' } as ListFilter] : []),
+  ];
+  if (given.length !== 1) {
+    throw new UsageError('list takes exactly one of --status, --decision, --run-status and --unmatched');
+  }
+  return given[0] as ListFilter;
 }
 
 const invokedDirectly =

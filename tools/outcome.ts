@@ -1,6 +1,9 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 
-/** An outcome item as plain JSON (README, "The outcome item"), plus `redriven_at`, written by `dlq redrive`. */
+/**
+ * An outcome item as plain JSON (README, "The outcome item"), plus `redriven_at`, written by `dlq redrive`; the
+ * webhook receiver's parked results (`kycert-queue run <run id>`) read the same way, with `parked_run_id`.
+ */
 export interface Outcome {
   idempotency_key: string;
   status: string;
@@ -24,6 +27,19 @@ export interface Outcome {
   superseded_by?: string;
   redriven_at?: string;
   expires_at?: number;
+  run_status?: string;
+  /** As kycert sent it; null for a failed run. */
+  decision?: string | null;
+  risk_band?: string;
+  completed_at?: string;
+  failed_at?: string;
+  decided_at?: string;
+  decision_source?: string;
+  decision_published_at?: string;
+  estimated_seconds?: number;
+  status_checks?: number;
+  next_check_at?: string;
+  parked_run_id?: string;
   [attribute: string]: unknown;
 }
 

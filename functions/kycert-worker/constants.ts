@@ -46,14 +46,50 @@ export const REDRIVE_MAX_RECEIVE_COUNT = 500;
 /** SQS's default (and the stack's) retention of the main queue: 4 days. */
 export const DEFAULT_QUEUE_RETENTION_SECONDS = 4 * 86_400;
 
-/** Names of the outcome table's attributes and index that other parts (CDK, CLI, local pipeline) rely on. */
+/** Names of the outcome table's attributes and indexes that other parts (CDK, CLI, local pipeline, receiver) rely on. */
 export const OutcomeTable = {
   partitionKey: 'idempotency_key',
   ttlAttribute: 'expires_at',
-  /** Sparse: a run id is written once, when kycert accepts the run; webhooks find their key through it. */
+  /**
+   * Sparse, keys only: a run id is written once, when kycert accepts the run; the webhook receiver finds the
+   * key of a run through it (`OutcomeStore.keyOfRun`). Only outcome items carry `run_id`: the receiver's own
+   * items (parked results, event ids) name the run otherwise, so that the index never answers with them.
+   */
   runIdIndexName: 'by-run-id',
   runIdIndexPartitionKey: 'run_id',
-  statusIndexName: 'by-status',
-  statusIndexPartitionKey: 'status',
-  statusIndexSortKey: 'updated_at',
+  /**
+   * Sparse, for the operator's `list`: only items with a `list_status` (a dead-lettered key, a decision, a failed
+   * or overdue run, an unmatched webhook), spread over LIST_STATUS_SHARDS partitions (outcomeStore.ts), newest
+   * first by `updated_at`.
+   */
+  listIndexName: 'by-list-status',
+  listIndexPartitionKey: 'list_status',
+  listIndexSortKey: 'updated_at',
+  /** What the list index copies besides the keys: what `kycert-queue list` shows, and no more. */
+  listIndexAttributes: [
+    'status',
+    'attempts',
+    'last_http_status',
+    'last_error_code',
+    'last_error_message',
+    'dead_letter_reason',
+    'retry_cause',
+    'run_id',
+    'superseded_by',
+    'external_id',
+    'template_id',
+    'run_status',
+    'decision',
+    'risk_band',
+    'completed_at',
+    'failed_at',
+    'decided_at',
+    'parked_run_id',
+  ],
+  /**
+   * The index of stacks deployed before issue 11 (`status`, `updated_at`, all attributes). Kept only during the
+   * staged upgrade (docs/deploy.md, "Upgrading the outcome table's indexes"), then deleted.
+   */
+  legacyStatusIndexName: 'by-status',
+  legacyStatusIndexPartitionKey: 'status',
 } as const;

@@ -86,6 +86,7 @@ export function createWorkerDeps(
                 ? KYCERT_WEBHOOK_GRACE_SECONDS
                 : undefined,
             },
+            webhooksEnabled: config.statusChecks.webhooksEnabled,
           },
     publisher:
       config.decisionEventBusName === undefined

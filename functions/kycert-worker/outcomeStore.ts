@@ -595,6 +595,124 @@ export class OutcomeStore {
     );
     return refused === undefined;
   }
+
+  // The webhook receiver's parked results (functions/kycert-webhook), appended after the operator's writes.
+
+  /** Where a parked result lives: a space in the key means it can never be a message's idempotency key. */
+  static parkedRunKey(runId: string): string {
+    return `kycert-queue run ${runId}`;
+  }
+
+  /**
+   * A parked result is kept a week: past the worker's own deadline for a decision (`decision_overdue`, 24 h by
+   * default) and kycert's 24 h key window, long enough for an operator to look at one that never matched.
+   */
+  static readonly PARKED_RUN_TTL_SECONDS = 7 * 86_400;
+
+  /**
+   * A verified webhook's result for a run no outcome item holds (yet): the POST's own answer is not recorded
+   * yet (the webhook came first), or the run is not one of ours. Kept under `kycert-queue run <runId>` with
+   * the result's fields only (no body, no subject, nothing personal), in the list index as
+   * `webhook:unmatched#n` for the operator, until the worker takes it. The run is named by `parked_run_id`,
+   * never `run_id`: the `by-run-id` index must only ever answer with outcome items.
+   *
+   * Timeline the condition guards: the worker takes the result (it found the run's key) → a second event for
+   * the same run arrives and finds no key either (the index lags) → the write is refused, `alreadyTaken`: the
+   * run's result is already on its way to the outcome (a run's terminal result does not change).
+   */
+  async parkRunResult(
+    result: RunResult,
+    at: { eventId: string; nowMs: number },
+  ): Promise<{ kind: 'parked' } | { kind: 'alreadyTaken' }> {
+    const key = OutcomeStore.parkedRunKey(result.runId);
+    const now = new Date(at.nowMs).toISOString();
+    const optional: Record<string, AttributeValue> = {
+      ...(result.riskBand === null ? {} : { ':risk_band': { S: result.riskBand } }),
+      ...(result.completedAt === null ? {} : { ':completed_at': { S: result.completedAt } }),
+      ...(result.failedAt === null ? {} : { ':failed_at': { S: result.failedAt } }),
+      ...(result.estimatedSeconds === null
+        ? {}
+        : { ':estimated_seconds': { N: String(result.estimatedSeconds) } }),
+    };
+    try {
+      await this.#options.client.send(
+        new UpdateItemCommand({
+          TableName: this.#options.tableName,
+          Key: { idempotency_key: { S: key } },
+          UpdateExpression:
+            'SET item_kind = :kind, parked_run_id = :run_id, run_status = :run_status, decision = :decision, ' +
+            'first_event_id = if_not_exists(first_event_id, :event_id), last_event_id = :event_id, ' +
+            'parked_at = if_not_exists(parked_at, :now), updated_at = :now, list_status = :list_status, ' +
+            'expires_at = :expires' +
+            Object.keys(optional)
+              .map((name) => `, ${name.slice(1)} = ${name}`)
+              .join('') +
+            ' ADD events :one',
+          ConditionExpression: 'attribute_not_exists(taken_at)',
+          ExpressionAttributeValues: {
+            ':kind': { S: 'parked_run_result' },
+            ':run_id': { S: result.runId },
+            ':run_status': { S: result.status },
+            ':decision': result.decision === null ? { NULL: true } : { S: result.decision },
+            ':event_id': { S: at.eventId },
+            ':now': { S: now },
+            ':list_status': { S: shardedListStatus(key, 'webhook:unmatched') },
+            ':expires': { N: String(Math.floor(at.nowMs / 1000) + OutcomeStore.PARKED_RUN_TTL_SECONDS) },
+            ':one': { N: '1' },
+            ...optional,
+          },
+        }),
+      );
+      return { kind: 'parked' };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { kind: 'alreadyTaken' };
+      throw error;
+    }
+  }
+
+  /**
+   * The result a webhook parked for this run, if any; the worker asks when it records a run's acceptance and at
+   * each status check, so a webhook that came before the POST's answer was recorded is never lost. The first
+   * take marks the parked item taken and takes it out of the operator's unmatched list; every take returns the
+   * result, so a worker that crashed after taking it finds it again on its next delivery.
+   */
+  async takeParkedRunResult(
+    runId: string,
+    at: { nowMs: number } = { nowMs: Date.now() },
+  ): Promise<RunResult | undefined> {
+    const key = OutcomeStore.parkedRunKey(runId);
+    const item = await this.get(key);
+    const status = item?.run_status?.S as RunStatus | undefined;
+    if (item === undefined || item.parked_run_id?.S !== runId || status === undefined) return undefined;
+    if (!TERMINAL_RUN_STATUSES.includes(status)) return undefined;
+    if (item.taken_at === undefined) {
+      const now = new Date(at.nowMs).toISOString();
+      try {
+        await this.#options.client.send(
+          new UpdateItemCommand({
+            TableName: this.#options.tableName,
+            Key: { idempotency_key: { S: key } },
+            UpdateExpression: 'SET taken_at = :now, updated_at = :now REMOVE list_status',
+            ConditionExpression: 'attribute_exists(idempotency_key) AND attribute_not_exists(taken_at)',
+            ExpressionAttributeValues: { ':now': { S: now } },
+          }),
+        );
+      } catch (error) {
+        // Taken meanwhile by another delivery, or expired: the result read above stands either way.
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
+    const estimate = item.estimated_seconds?.N === undefined ? null : Number(item.estimated_seconds.N);
+    return {
+      runId,
+      status,
+      decision: item.decision?.S ?? null,
+      riskBand: item.risk_band?.S ?? null,
+      completedAt: item.completed_at?.S ?? null,
+      failedAt: item.failed_at?.S ?? null,
+      estimatedSeconds: estimate !== null && Number.isFinite(estimate) ? estimate : null,
+    };
+  }
 }
 
 /** What `recordRunResult` came to. */

@@ -16,8 +16,9 @@ import { maskIdempotencyKey } from './maskIdempotencyKey.js';
 import type { MessageVisibility } from './messageVisibility.js';
 import { MetricName } from './metricNames.js';
 import type { OutcomeStore, ResultWrite } from './outcomeStore.js';
-import type { StatusCheckDeps } from './processStatusCheck.js';
+import { recordDecisionMetrics, type StatusCheckDeps } from './processStatusCheck.js';
 import type { RateLimitGovernor } from './rateLimitGovernor.js';
+import { recordRunDecision } from './recordRunDecision.js';
 import {
   type AttemptContext,
   backoffSeconds,
@@ -396,6 +397,9 @@ async function act(
       // this run back as a replay, so the run is recorded either way.
       if (written === 'fenced') logFenced(deps, logKeys, 'recordSuccess');
       deps.metrics.addMetric(MetricName.succeeded, MetricUnit.Count, 1);
+      if (written !== 'fenced' && deps.statusChecks?.webhooksEnabled === true) {
+        await takeEarlyWebhook(decision.runId, request, nowMs, deps, logKeys);
+      }
       // The first success closes the breaker: the probe's, or any that went out while it opened.
       if (flow !== undefined && (probe !== undefined || flow.shared.cachedBreaker(nowMs)?.state === 'open')) {
         if (await flow.shared.close(nowMs)) deps.logger.info('account unblocked: the flow resumes', logKeys);
@@ -651,6 +655,41 @@ function describeDecision(decision: Decision): Record<string, unknown> {
       return { decision: 'deadLetter', reason: decision.reason, code: decision.code };
     case 'pause':
       return { decision: 'pause', code: decision.code };
+  }
+}
+
+/**
+ * kycert's webhook for this run may have come before its POST's answer was recorded (a fast run, a slow
+ * answer, a retry): the receiver found no key holding the run and parked the result by run id. Taken now,
+ * it decides the run at once rather than at the first status check, which then finds it decided.
+ */
+async function takeEarlyWebhook(
+  runId: string,
+  request: RunRequest,
+  nowMs: number,
+  deps: WorkerDeps,
+  logKeys: LogKeys,
+): Promise<void> {
+  const parked = await deps.outcomeStore.takeParkedRunResult(runId, { nowMs });
+  if (parked === undefined) return;
+  const written = await recordRunDecision(
+    { outcomeStore: deps.outcomeStore, publisher: deps.publisher },
+    {
+      idempotencyKey: request.idempotencyKey,
+      externalId: request.externalId === undefined ? null : redactDocuments(request.externalId),
+      result: parked,
+      source: 'webhook',
+      nowMs,
+    },
+  );
+  if (written.kind === 'recorded') {
+    deps.logger.info('run decided by a webhook that came before the answer', {
+      ...logKeys,
+      run_id: runId,
+      run_status: parked.status,
+      decision: parked.decision,
+    });
+    recordDecisionMetrics(deps, parked, 0);
   }
 }
 

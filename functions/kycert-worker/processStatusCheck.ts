@@ -14,17 +14,17 @@ import { isTerminal, type RunResult } from './runResult.js';
 import { parseStatusCheck, type StatusCheckMessage, type StatusCheckQueue } from './statusCheckQueue.js';
 import { nextStatusCheck, type StatusCheckOptions } from './statusCheckSchedule.js';
 
-/** What the webhook receiver parks for a run it found no outcome for (OutcomeStore). */
-interface ParkedRunResults {
-  takeParkedRunResult(runId: string): Promise<RunResult | undefined>;
-}
-
 /** The status checks' parts of the worker's dependencies. */
 export interface StatusCheckDeps {
   queue: StatusCheckQueue;
   /** Visibility changes on the status checks' queue. */
   visibility: MessageVisibility;
   options: StatusCheckOptions;
+  /**
+   * kycert sends webhooks to this stack: one may come before the POST's answer is recorded, and the receiver
+   * then parks its result by run id (functions/kycert-webhook) for the worker to take.
+   */
+  webhooksEnabled: boolean;
 }
 
 type LogKeys = { message_id: string; idempotency_key: string; run_id: string };
@@ -76,8 +76,10 @@ export async function processStatusCheck(
     return;
   }
   // A webhook that came before the POST's answer was recorded waits here, parked by its run id.
-  const parked = await (deps.outcomeStore as Partial<ParkedRunResults>).takeParkedRunResult?.(check.run_id);
-  if (parked !== undefined) return settle(parked, check, 'webhook', deps, logKeys);
+  if (checks.webhooksEnabled) {
+    const parked = await deps.outcomeStore.takeParkedRunResult(check.run_id, { nowMs: deps.nowMs() });
+    if (parked !== undefined) return settle(parked, check, 'webhook', deps, logKeys);
+  }
 
   const checksDone = Number(item.status_checks?.N ?? 0);
   const next = nextStatusCheck(

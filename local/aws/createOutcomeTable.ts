@@ -7,8 +7,9 @@ const ACTIVE_POLL_INTERVAL_MS = 10;
 const ACTIVE_POLL_ATTEMPTS = 200;
 
 /**
- * The outcome table as deployed: partition key `idempotency_key`, on-demand billing, and the `by-status` GSI
- * (`status`, `updated_at`, all attributes projected) that the operator CLI queries.
+ * The outcome table as deployed (lib/outcomeStoreTable.ts): partition key `idempotency_key`, on-demand billing,
+ * the sparse `by-run-id` GSI (`run_id`, keys only) the webhook receiver finds a run's key with, and the sparse
+ * `by-list-status` GSI (`list_status`, `updated_at`, the attributes the list shows) the operator CLI queries.
  * The TTL on `expires_at` is not enabled: dynalite has no UpdateTimeToLive, and locally nothing lives long
  * enough to expire.
  */
@@ -19,18 +20,24 @@ export async function createOutcomeTable(dynamodb: DynamoDBClient, tableName: st
       BillingMode: 'PAY_PER_REQUEST',
       AttributeDefinitions: [
         { AttributeName: OutcomeTable.partitionKey, AttributeType: 'S' },
-        { AttributeName: OutcomeTable.statusIndexPartitionKey, AttributeType: 'S' },
-        { AttributeName: OutcomeTable.statusIndexSortKey, AttributeType: 'S' },
+        { AttributeName: OutcomeTable.runIdIndexPartitionKey, AttributeType: 'S' },
+        { AttributeName: OutcomeTable.listIndexPartitionKey, AttributeType: 'S' },
+        { AttributeName: OutcomeTable.listIndexSortKey, AttributeType: 'S' },
       ],
       KeySchema: [{ AttributeName: OutcomeTable.partitionKey, KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
         {
-          IndexName: OutcomeTable.statusIndexName,
+          IndexName: OutcomeTable.runIdIndexName,
+          KeySchema: [{ AttributeName: OutcomeTable.runIdIndexPartitionKey, KeyType: 'HASH' }],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+        {
+          IndexName: OutcomeTable.listIndexName,
           KeySchema: [
-            { AttributeName: OutcomeTable.statusIndexPartitionKey, KeyType: 'HASH' },
-            { AttributeName: OutcomeTable.statusIndexSortKey, KeyType: 'RANGE' },
+            { AttributeName: OutcomeTable.listIndexPartitionKey, KeyType: 'HASH' },
+            { AttributeName: OutcomeTable.listIndexSortKey, KeyType: 'RANGE' },
           ],
-          Projection: { ProjectionType: 'ALL' },
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...OutcomeTable.listIndexAttributes] },
         },
       ],
     }),

@@ -16,6 +16,7 @@ import { formatRetryAfter } from './retryAfter.js';
 import { createdRunBody, type RunStore, runView } from './runStore.js';
 import { FaultKind, type SandboxPost, type StatsRecorder } from './sandboxStats.js';
 import { validateCreateRunBody } from './validateCreateRunBody.js';
+import type { WebhookSender } from './webhookSender.js';
 
 /** What the handler reads and changes; the sandbox object mutates `state` at run time. */
 export interface SandboxContext {
@@ -33,7 +34,9 @@ export interface SandboxContext {
   idempotency: IdempotencyStore;
   runs: RunStore;
   stats: StatsRecorder;
-  estimatedSeconds: number;
+  /** The `estimated_seconds` of a new run of this template (and how long it stays queued). */
+  estimatedSecondsFor: (templateId: string) => number;
+  webhooks: WebhookSender;
   isKnownTemplate: (templateId: string) => boolean;
   faultScript: FaultScript | undefined;
   /** POSTs seen per Idempotency-Key, for `faultScript`. */
@@ -290,6 +293,7 @@ function createRunNow(ctx: SandboxContext, call: Call, apiKey: ResolvedApiKey): 
     };
   }
   ctx.state.creditsRemaining -= 1;
+  const faults = ctx.state.faults;
   const run = ctx.runs.create({
     tenant: apiKey.tenant,
     idempotencyKey: call.idempotencyKey,
@@ -297,12 +301,16 @@ function createRunNow(ctx: SandboxContext, call: Call, apiKey: ResolvedApiKey): 
     subject: request.subject,
     externalId: request.externalId,
     metadata: request.metadata,
-    estimatedSeconds: ctx.estimatedSeconds,
+    estimatedSeconds: ctx.estimatedSecondsFor(request.templateId),
     createdAtMs: ctx.clock(),
+    webhookUrl: request.webhookUrl ?? ctx.webhooks.defaultUrl,
+    livemode: apiKey.key.startsWith('sk_live_'),
+    fails: draw(ctx, faults.runFailureRate),
+    neverFinishes: draw(ctx, faults.neverFinishRate),
   });
   ctx.stats.runCreated(run.runId, call.idempotencyKey);
+  ctx.webhooks.track(run);
   const answer: Answer = { status: 202, body: createdRunBody(run), runId: run.runId, doc };
-  const faults = ctx.state.faults;
   if (call.scripted === 'resetAfterCreate' || draw(ctx, faults.resetAfterCreateRate)) {
     return { ...answer, delivery: { kind: 'reset' }, fault: FaultKind.resetAfterCreate };
   }
@@ -493,7 +501,7 @@ function scriptFault(ctx: SandboxContext, call: Call): ScriptedFault | undefined
 }
 
 /** `rate < 1` draws; 0 and 1 do not, so turning a fault off does not shift a seeded sequence. */
-function draw(ctx: SandboxContext, rate: number): boolean {
+export function draw(ctx: Pick<SandboxContext, 'random'>, rate: number): boolean {
   if (rate <= 0) return false;
   if (rate >= 1) return true;
   return ctx.random() < rate;

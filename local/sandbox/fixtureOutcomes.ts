@@ -1,15 +1,24 @@
-export type Decision = 'approved' | 'blocked' | 'pending_review' | 'partial';
-export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
+/** kycert's sandbox decisions and risk bands, upper case as its sandbox documentation writes them. */
+export type Decision = 'APPROVED' | 'BLOCKED' | 'PENDING_REVIEW' | 'PARTIAL';
+export type RiskLevel = 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 
-export interface RunOutcome {
-  decision: Decision;
-  riskLevel: RiskLevel;
-}
+/** The statuses a run ends in (kycert's docs): the first four are `run.completed`, `failed` is `run.failed`. */
+export type TerminalRunStatus = 'completed' | 'blocked' | 'pending_review' | 'partial' | 'failed';
 
-const APPROVED: RunOutcome = { decision: 'approved', riskLevel: 'low' };
-const BLOCKED: RunOutcome = { decision: 'blocked', riskLevel: 'critical' };
-const PENDING_REVIEW: RunOutcome = { decision: 'pending_review', riskLevel: 'high' };
-const PARTIAL: RunOutcome = { decision: 'partial', riskLevel: 'medium' };
+/** How a run ends: a decision with its status, or kycert's "unrecoverable technical failure". */
+export type RunOutcome =
+  | { status: Exclude<TerminalRunStatus, 'failed'>; decision: Decision; riskLevel: RiskLevel }
+  | { status: 'failed'; decision: null; riskLevel: null };
+
+const APPROVED: RunOutcome = { status: 'completed', decision: 'APPROVED', riskLevel: 'LOW' };
+const BLOCKED: RunOutcome = { status: 'blocked', decision: 'BLOCKED', riskLevel: 'CRITICAL' };
+const PENDING_REVIEW: RunOutcome = {
+  status: 'pending_review',
+  decision: 'PENDING_REVIEW',
+  riskLevel: 'HIGH',
+};
+const PARTIAL: RunOutcome = { status: 'partial', decision: 'PARTIAL', riskLevel: 'MEDIUM' };
+export const FAILED: RunOutcome = { status: 'failed', decision: null, riskLevel: null };
 
 /**
  * The CPFs kycert's sandbox documentation lists, by normalised document. Only 000.000.001-91 passes the CPF
@@ -22,6 +31,16 @@ const DOCUMENTED_FIXTURES: ReadonlyMap<string, RunOutcome> = new Map([
   ['00000000453', PENDING_REVIEW],
   ['00000000806', PARTIAL],
 ]);
+
+/**
+ * The sandbox's own fixture templates (kycert documents none for these cases): a run under `tpl_fails`
+ * fails (`run.failed`, `decision: null`), a run under `tpl_never_finishes` stays `queued` for ever (the worker's
+ * `decision_overdue`). Known like any other `tpl_…` id (and, with `strictTemplates`, only when listed).
+ */
+export const FixtureTemplate = {
+  fails: 'tpl_fails',
+  neverFinishes: 'tpl_never_finishes',
+} as const;
 
 /** What a run on this document concludes; any document that is not a fixture is approved with low risk. */
 export function outcomeFor(normalisedDoc: string): RunOutcome {

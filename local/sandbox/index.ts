@@ -1,6 +1,6 @@
 /** The kycert sandbox: an embedded stand-in for kycert's API, for local runs, tests and benchmarks. */
 export { maskDocument, normaliseDocument } from './brazilianDocument.js';
-export type { Decision, RiskLevel } from './fixtureOutcomes.js';
+export { type Decision, FixtureTemplate, type RiskLevel, type TerminalRunStatus } from './fixtureOutcomes.js';
 export type { KycertErrorBody } from './kycertError.js';
 export {
   type ApiKeyConfig,
@@ -11,6 +11,7 @@ export {
   SANDBOX_DEFAULTS,
   SandboxConfigError,
   type SandboxFaults,
+  type SandboxWebhookOptions,
   Scope,
   type ScriptedFault,
 } from './options.js';
@@ -20,3 +21,4 @@ export type { KycertCreatedRun, KycertRunView, RunStatus, SandboxRun } from './r
 export { FaultKind, type SandboxPost, type SandboxStats } from './sandboxStats.js';
 export { seededRandom } from './seededRandom.js';
 export { type KycertSandbox, startKycertSandbox } from './startKycertSandbox.js';
+export { type KycertWebhookEvent, type WebhookDelivery, WebhookFault } from './webhookSender.js';

@@ -84,6 +84,15 @@ const program = new Command('sandbox')
       'http-date',
     ]),
   )
+  .option('--run-failure-rate <0..1>', 'share of created runs that end failed (run.failed)', rate)
+  .option('--never-finish-rate <0..1>', 'share of created runs that stay queued for ever', rate)
+  .option('--webhook-url <url>', 'send signed webhooks here for runs created without webhook_url')
+  .addOption(
+    new Option('--webhook-secret <whsec>', 'a secret that signs every webhook; repeat for a rotation')
+      .argParser(collect)
+      .default([], 'whsec_sandbox_local'),
+  )
+  .option('--webhook-signature-header <name>', 'the header the signature goes in', 'kycert-signature')
   .option('--seed <n>', 'seed the fault draws, to replay a run exactly', number(0, 2 ** 32 - 1, true))
   .option('--quiet', 'no request log', false)
   .showHelpAfterError('Usage: npm run sandbox -- [options]   (--help lists every option)');
@@ -108,6 +117,11 @@ interface CliOptions {
   stormRate?: number;
   retryAfterSeconds?: number;
   retryAfterFormat?: 'seconds' | 'http-date';
+  runFailureRate?: number;
+  neverFinishRate?: number;
+  webhookUrl?: string;
+  webhookSecret: string[];
+  webhookSignatureHeader: string;
   seed?: number;
   quiet: boolean;
 }
@@ -125,6 +139,8 @@ function toSandboxOptions(cli: CliOptions): KycertSandboxOptions {
     rateLimitStormRate: cli.stormRate,
     retryAfterSeconds: cli.retryAfterSeconds,
     retryAfterFormat: cli.retryAfterFormat,
+    runFailureRate: cli.runFailureRate,
+    neverFinishRate: cli.neverFinishRate,
   };
   const apiKeys: ApiKeyInput[] | undefined = cli.apiKey.length > 0 ? cli.apiKey : undefined;
   return {
@@ -138,6 +154,11 @@ function toSandboxOptions(cli: CliOptions): KycertSandboxOptions {
     templates: cli.template,
     strictTemplates: cli.strictTemplates,
     faults,
+    webhooks: {
+      ...(cli.webhookUrl === undefined ? {} : { url: cli.webhookUrl }),
+      ...(cli.webhookSecret.length > 0 ? { secrets: cli.webhookSecret } : {}),
+      signatureHeaderName: cli.webhookSignatureHeader,
+    },
     ...(cli.seed === undefined ? {} : { random: seededRandom(cli.seed) }),
     log: !cli.quiet,
   };
@@ -177,6 +198,10 @@ async function main(): Promise<void> {
   );
   if (faults.length > 0)
     console.log(`  faults: ${faults.map(([name, value]) => `${name}=${value}`).join(' ')}`);
+  console.log(
+    `  webhooks: ${cli.webhookUrl ?? "only to a POST's webhook_url"}, signed in ${cli.webhookSignatureHeader} with ` +
+      `${cli.webhookSecret.length > 0 ? `${cli.webhookSecret.length} secret(s)` : 'whsec_sandbox_local'}`,
+  );
   console.log('  Ctrl-C to stop');
 
   const stop = (signal: NodeJS.Signals) => {

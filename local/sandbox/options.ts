@@ -49,6 +49,16 @@ export interface SandboxFaults {
   retryAfterSeconds: number;
   /** How every 429 writes `Retry-After`. @default 'seconds' */
   retryAfterFormat: RetryAfterFormat;
+  /** Share of created runs that end `failed` (`run.failed`, `decision: null`), whatever the document. @default 0 */
+  runFailureRate: number;
+  /** Share of created runs that stay `queued` for ever (no decision, no webhook). @default 0 */
+  neverFinishRate: number;
+  /** Share of webhook deliveries signed with a timestamp 10 minutes old (a receiver must refuse them). @default 0 */
+  webhookStaleRate: number;
+  /** Share of webhook deliveries signed with a secret nobody holds. @default 0 */
+  webhookBadSignatureRate: number;
+  /** Share of webhook events delivered twice, byte for byte (the second a replay). @default 0 */
+  webhookDuplicateRate: number;
 }
 
 export const DEFAULT_FAULTS: Readonly<SandboxFaults> = Object.freeze({
@@ -62,6 +72,11 @@ export const DEFAULT_FAULTS: Readonly<SandboxFaults> = Object.freeze({
   rateLimitStormRate: 0,
   retryAfterSeconds: 1,
   retryAfterFormat: 'seconds',
+  runFailureRate: 0,
+  neverFinishRate: 0,
+  webhookStaleRate: 0,
+  webhookBadSignatureRate: 0,
+  webhookDuplicateRate: 0,
 });
 
 /** A fault chosen for one POST by a script rather than by chance. */
@@ -104,8 +119,12 @@ export interface KycertSandboxOptions {
   clock?: () => number;
   /** Draws in [0, 1) deciding faults; pass `seededRandom(seed)` to replay a run. @default Math.random */
   random?: () => number;
-  /** How long a run stays `queued`, by `clock`. @default 5 s */
+  /** How long a run stays `queued`, by `clock`, and the `estimated_seconds` it announces. @default 5 s */
   estimatedSeconds?: number;
+  /** `estimatedSeconds` for runs of these templates. @default {} */
+  estimatedSecondsByTemplate?: Readonly<Record<string, number>>;
+  /** Signed webhooks when a run becomes terminal (webhookSender.ts). @default none sent, unless a POST gives `webhook_url` */
+  webhooks?: SandboxWebhookOptions;
   /** Template ids known besides any id starting with `tpl_`. @default [] */
   templates?: readonly string[];
   /** Know only the ids in `templates`, not every `tpl_…`. @default false */
@@ -120,6 +139,28 @@ export interface KycertSandboxOptions {
   sleep?: (delayMs: number, signal: AbortSignal) => Promise<void>;
 }
 
+/**
+ * kycert's webhooks as the sandbox sends them: `POST <url>` with the event envelope, signed with every secret of
+ * `secrets` (two during a rotation) in the header `signatureHeaderName`, `t=<unix>,v1=<hex>` (the scheme
+ * assumed in functions/kycert-webhook/webhookSignature.ts).
+ */
+export interface SandboxWebhookOptions {
+  /** Where webhooks go for runs created without a `webhook_url`. @default none */
+  readonly url?: string;
+  /** `whsec_…` secrets; each signs every delivery. @default ['whsec_sandbox_local'] */
+  readonly secrets?: readonly string[];
+  /** @default 'kycert-signature' */
+  readonly signatureHeaderName?: string;
+  /** Time from the run becoming terminal to the first delivery, in real time. @default 0 ms */
+  readonly delayMs?: number;
+  /** Deliveries of one event at most, the first included, until one gets a 2xx. @default 4 */
+  readonly maxAttempts?: number;
+  /** Wait before the first retry; doubles per retry (1 s, 2 s, 4 s by default), in real time. @default 1000 ms */
+  readonly retryBaseMs?: number;
+  /** A delivery with no answer by then counts as failed. @default 10 000 ms */
+  readonly timeoutMs?: number;
+}
+
 export const SANDBOX_DEFAULTS = {
   port: 0,
   host: '127.0.0.1',
@@ -128,6 +169,11 @@ export const SANDBOX_DEFAULTS = {
   rateLimitPerMinute: 600,
   rateLimitWindowMs: 60_000,
   estimatedSeconds: 5,
+  webhookSecret: 'whsec_sandbox_local',
+  webhookSignatureHeaderName: 'kycert-signature',
+  webhookMaxAttempts: 4,
+  webhookRetryBaseMs: 1_000,
+  webhookTimeoutMs: 10_000,
   /** kycert keeps an idempotency key for 24 h. */
   idempotencyTtlMs: 24 * 60 * 60 * 1000,
 } as const;
@@ -176,6 +222,11 @@ export function mergeFaults(base: Readonly<SandboxFaults>, partial: Partial<Sand
     'slowAfterCreateRate',
     'inProgressRate',
     'rateLimitStormRate',
+    'runFailureRate',
+    'neverFinishRate',
+    'webhookStaleRate',
+    'webhookBadSignatureRate',
+    'webhookDuplicateRate',
   ] as const) {
     requireInRange(name, merged[name], 0, 1);
   }

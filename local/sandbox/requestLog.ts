@@ -1,4 +1,7 @@
-/** One line of the sandbox's request log. Documents and API keys appear only masked. */
+/**
+ * One line of the sandbox's request log: a request it answered, or a webhook it sent (`webhook` set, `path` the
+ * receiver's, `status` the receiver's answer). Documents and API keys appear only masked.
+ */
 export interface SandboxLogEntry {
   time: string;
   requestId: string;
@@ -6,7 +9,8 @@ export interface SandboxLogEntry {
   path: string;
   /**
    * The HTTP status sent; `'reset'` when the socket was destroyed unanswered on purpose; `'client_gone'` when
-   * the client hung up before a held response could be sent.
+   * the client hung up before a held response could be sent. For a webhook, the receiver's status, or 0 when it
+   * did not answer (as a browser's fetch reports a network error).
    */
   status: number | 'reset' | 'client_gone';
   /** Wall-clock time spent on the request, injected latency included. */
@@ -19,6 +23,7 @@ export interface SandboxLogEntry {
   doc?: string;
   fault?: string;
   replayed?: true;
+  webhook?: { event: string; attempt: number; fault?: string };
 }
 
 /** `sk_test_abcdef1234` → `sk_test_…1234`: which key was used, not the key. */

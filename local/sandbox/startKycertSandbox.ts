@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleepMs } from 'node:timers/promises';
-import { API_PREFIX, createRequestHandler, type SandboxContext } from './createRequestHandler.js';
+import { API_PREFIX, createRequestHandler, draw, type SandboxContext } from './createRequestHandler.js';
 import { FixedWindowRateLimiter } from './fixedWindowRateLimiter.js';
 import { IdempotencyStore } from './idempotencyStore.js';
 import {
@@ -18,6 +18,7 @@ import {
 import { writeLogLine } from './requestLog.js';
 import { RunStore, type SandboxRun } from './runStore.js';
 import { type SandboxStats, StatsRecorder } from './sandboxStats.js';
+import { type WebhookDelivery, WebhookSender } from './webhookSender.js';
 
 export interface KycertSandbox {
   /** e.g. `http://127.0.0.1:40123/api/v1`, without a trailing slash: what the worker takes as `KYCERT_BASE_URL`. */
@@ -38,6 +39,15 @@ export interface KycertSandbox {
   setCredits(credits: number): void;
   /** Replaces the valid keys, e.g. to rotate one: requests with a dropped key get 401 from now on. */
   setValidApiKeys(keys: readonly ApiKeyInput[]): void;
+  /** Every webhook POST sent so far, retries and duplicates included, in order. */
+  webhookDeliveries(): WebhookDelivery[];
+  /**
+   * Sends the webhooks of the runs that are terminal by the sandbox's clock now, and waits for those deliveries.
+   * The sandbox does so by itself every 50 ms; a test that moves its own clock calls this to not wait.
+   */
+  deliverDueWebhooks(): Promise<void>;
+  /** Replaces the secrets that sign webhooks (a rotation: sign with both, then with the new one). */
+  setWebhookSecrets(secrets: readonly string[]): void;
   /** Stops listening, drops open connections and gives up on held requests. */
   close(): Promise<void>;
 }
@@ -49,37 +59,54 @@ export async function startKycertSandbox(options: KycertSandboxOptions = {}): Pr
   const rateLimitPerMinute = options.rateLimitPerMinute ?? SANDBOX_DEFAULTS.rateLimitPerMinute;
   const rateLimitWindowMs = options.rateLimitWindowMs ?? SANDBOX_DEFAULTS.rateLimitWindowMs;
   const estimatedSeconds = options.estimatedSeconds ?? SANDBOX_DEFAULTS.estimatedSeconds;
+  const estimatedSecondsByTemplate = { ...options.estimatedSecondsByTemplate };
   const credits = options.credits ?? Number.POSITIVE_INFINITY;
   requireInRange('rateLimitPerMinute', rateLimitPerMinute, 1, Number.MAX_SAFE_INTEGER);
   requireInRange('rateLimitWindowMs', rateLimitWindowMs, 1, Number.MAX_SAFE_INTEGER);
   requireInRange('estimatedSeconds', estimatedSeconds, 0, Number.MAX_SAFE_INTEGER);
+  for (const [templateId, seconds] of Object.entries(estimatedSecondsByTemplate)) {
+    requireInRange(`estimatedSecondsByTemplate.${templateId}`, seconds, 0, Number.MAX_SAFE_INTEGER);
+  }
   requireCredits(credits);
 
   const templates = new Set(options.templates ?? []);
   const strictTemplates = options.strictTemplates ?? false;
   const closing = new AbortController();
   const stats = new StatsRecorder();
+  const clock = options.clock ?? Date.now;
+  const random = options.random ?? Math.random;
+  const log = options.log === true ? writeLogLine : options.log === false ? undefined : options.log;
+  const state: SandboxContext['state'] = {
+    faults: mergeFaults(DEFAULT_FAULTS, options.faults ?? {}),
+    apiKeys: resolveApiKeys(apiKeyInputs),
+    creditsRemaining: credits,
+  };
+  const webhooks = new WebhookSender({
+    settings: options.webhooks,
+    clock,
+    draw: (rate) => draw({ random }, rate),
+    faults: () => state.faults,
+    closing: closing.signal,
+    log,
+  });
   const ctx: SandboxContext = {
     faultScript: options.faultScript,
     postsByKey: new Map(),
     keepAccountErrors: options.keepAccountErrors ?? false,
-    state: {
-      faults: mergeFaults(DEFAULT_FAULTS, options.faults ?? {}),
-      apiKeys: resolveApiKeys(apiKeyInputs),
-      creditsRemaining: credits,
-    },
-    clock: options.clock ?? Date.now,
-    random: options.random ?? Math.random,
+    state,
+    clock,
+    random,
     sleep: options.sleep ?? ((delayMs, signal) => sleepMs(delayMs, undefined, { signal })),
     closing: closing.signal,
     rateLimiter: new FixedWindowRateLimiter(rateLimitPerMinute, rateLimitWindowMs),
     idempotency: new IdempotencyStore(SANDBOX_DEFAULTS.idempotencyTtlMs),
     runs: new RunStore(),
     stats,
-    estimatedSeconds,
+    estimatedSecondsFor: (templateId) => estimatedSecondsByTemplate[templateId] ?? estimatedSeconds,
+    webhooks,
     isKnownTemplate: (templateId) =>
       templates.has(templateId) || (!strictTemplates && templateId.startsWith('tpl_')),
-    log: options.log === true ? writeLogLine : options.log === false ? undefined : options.log,
+    log,
   };
 
   const server = createServer(createRequestHandler(ctx));
@@ -108,8 +135,12 @@ export async function startKycertSandbox(options: KycertSandboxOptions = {}): Pr
       if (keys.length === 0) throw new SandboxConfigError('setValidApiKeys needs at least one key');
       ctx.state.apiKeys = resolveApiKeys(keys);
     },
+    webhookDeliveries: () => webhooks.deliveries(),
+    deliverDueWebhooks: () => webhooks.deliverDue(),
+    setWebhookSecrets: (secrets) => webhooks.setSecrets(secrets),
     close: async () => {
       closing.abort();
+      await webhooks.close();
       const closed = new Promise<void>((resolve, reject) =>
         server.close((error) => (error === undefined ? resolve() : reject(error))),
       );

@@ -6,6 +6,7 @@ import { type KycertErrorBody, KycertErrorType, kycertError } from './kycertErro
 export const MAX_METADATA_KEYS = 10;
 export const MAX_METADATA_VALUE_CHARS = 500;
 const MAX_EXTERNAL_ID_CHARS = 255;
+const MAX_WEBHOOK_URL_CHARS = 2048;
 
 export interface CreateRunRequest {
   templateId: string;
@@ -13,6 +14,8 @@ export interface CreateRunRequest {
   subject: { type: SubjectType; doc: string };
   externalId: string | null;
   metadata: Record<string, string> | null;
+  /** Where this run's webhook goes instead of the account's endpoint (kycert: `webhook_url` per request). */
+  webhookUrl: string | null;
 }
 
 export type CreateRunValidation =
@@ -86,6 +89,15 @@ export function validateCreateRunBody(bodyText: string, acceptFixtures: boolean)
     }
   }
 
+  const webhookUrl = json.webhook_url ?? null;
+  if (webhookUrl !== null && !isWebhookUrl(webhookUrl)) {
+    return invalid(
+      'invalid_webhook_url',
+      `webhook_url must be an https:// URL of at most ${MAX_WEBHOOK_URL_CHARS} characters (http:// only to localhost).`,
+      'webhook_url',
+    );
+  }
+
   return {
     ok: true,
     request: {
@@ -93,8 +105,21 @@ export function validateCreateRunBody(bodyText: string, acceptFixtures: boolean)
       subject: { type, doc },
       externalId,
       metadata: metadata as Record<string, string> | null,
+      webhookUrl,
     },
   };
+}
+
+/**
+ * kycert posts webhooks to "your HTTPS endpoint"; the sandbox also takes plain http to loopback, where the
+ * local receiver listens (local/aws/startFunctionUrl.ts).
+ */
+export function isWebhookUrl(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length > MAX_WEBHOOK_URL_CHARS) return false;
+  const url = URL.parse(value);
+  if (url === null || url.username !== '' || url.password !== '') return false;
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
 }
 
 /** The param to blame, or `undefined` when the metadata is acceptable. */

@@ -54,10 +54,23 @@ export function renderOutcome(outcome: Outcome, nowMs: number, windowHours: numb
     : windowEndsMs > nowMs
       ? `open for ${humanSeconds(Math.round((windowEndsMs - nowMs) / 1000))} more`
       : `closed ${humanSeconds(Math.round((nowMs - windowEndsMs) / 1000))} ago: an unchanged redrive is refused`;
+  const decidedBy = o.decision_source === undefined ? '' : `, by ${o.decision_source.replace('_', ' ')}`;
   const lines = block([
     ['idempotency key', o.idempotency_key],
     ['status', statusLine],
     ['run id', o.run_id],
+    ['run status', o.run_status],
+    // null for a failed run, as kycert sends it: shown as such rather than hidden.
+    ['decision', o.decision === null ? 'none (null)' : o.decision],
+    ['risk band', o.risk_band],
+    ['completed at', timeAgo(o.completed_at, nowMs)],
+    ['failed at', timeAgo(o.failed_at, nowMs)],
+    ['decided', o.decided_at === undefined ? undefined : `${timeAgo(o.decided_at, nowMs)}${decidedBy}`],
+    ['decision event', timeAgo(o.decision_published_at, nowMs)],
+    ['estimate', o.estimated_seconds === undefined ? undefined : humanSeconds(o.estimated_seconds)],
+    ['status checks', o.status_checks],
+    ['next check', timeAgo(o.next_check_at, nowMs)],
+    ['parked run id', o.parked_run_id],
     ['superseded by', o.superseded_by === undefined ? undefined : `${o.superseded_by} (a corrected copy)`],
     ['attempts', o.attempts],
     ['last HTTP status', o.last_http_status],
