@@ -85,6 +85,11 @@ const program = new Command('npm start --')
     60,
   )
   .option(
+    '--webhooks',
+    'kycert sends signed webhooks to the webhook receiver (behind a Function URL stand-in); status checks become the safety net',
+    false,
+  )
+  .option(
     '--no-follow-runs',
     'stop at the accepted runs: no status checks, no decisions (the default follows each run to its decision)',
   )
@@ -116,6 +121,7 @@ const flags = program.opts<{
   kycertRateLimit: number;
   kycertRateWindow: number;
   followRuns: boolean;
+  webhooks: boolean;
   verbose: boolean;
 }>();
 
@@ -137,6 +143,12 @@ if (
   (process.env.KYCERT_BASE_URL === undefined || process.env.KYCERT_API_KEY === undefined)
 ) {
   fail(2, 'set both KYCERT_BASE_URL and KYCERT_API_KEY to call a real kycert, or neither to use the sandbox');
+}
+if (flags.webhooks && !flags.followRuns) {
+  fail(2, '--webhooks and --no-follow-runs contradict each other: webhooks report the runs being followed');
+}
+if (flags.webhooks && externalKycert !== undefined) {
+  fail(2, '--webhooks needs the sandbox: a real kycert cannot reach this machine’s receiver');
 }
 if (
   externalKycert !== undefined &&
@@ -184,6 +196,7 @@ try {
     concurrency: flags.concurrency,
     environments: flags.environments,
     followRuns: flags.followRuns,
+    webhooks: flags.webhooks,
     batchSize: flags.batchSize,
     maxAttempts: flags.maxAttempts,
     backoffBaseSeconds: flags.backoffBase,
@@ -284,6 +297,7 @@ printSummary(
   pipeline.sandbox?.stats(),
   flags.messages === undefined ? DEMO_MESSAGES : undefined,
   pipeline.sandbox?.rateLimit(),
+  pipeline.sandbox?.webhookDeliveries(),
 );
 if (flags.report !== undefined) {
   mkdirSync(dirname(flags.report), { recursive: true });

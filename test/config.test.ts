@@ -87,6 +87,7 @@ describe('loadConfig', () => {
       STATUS_CHECK_DEFAULT_FIRST_DELAY_SECONDS: '5',
       DECISION_OVERDUE_HOURS: '6',
       KYCERT_WEBHOOKS_ENABLED: 'true',
+      STATUS_CHECK_WEBHOOK_GRACE_SECONDS: '20',
       DECISION_EVENT_BUS_NAME: 'kycert-decisions',
     };
 
@@ -130,6 +131,7 @@ describe('loadConfig', () => {
         defaultFirstDelaySeconds: 5,
         overdueAfterSeconds: 6 * 3600,
         webhooksEnabled: true,
+        webhookGraceSeconds: 20,
       },
       decisionEventBusName: 'kycert-decisions',
     });

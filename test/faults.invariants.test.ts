@@ -92,6 +92,7 @@ function cleanRun(): RunEvidence {
         outcome(REJECTED_KEY, { status: 'failed', dead_letter_reason: 'kycert_rejected:template_not_found' }),
         outcome(INVALID_KEY, { status: 'failed', attempts: null, dead_letter_reason: INVALID_REASON }),
       ],
+      decisionEvents: [],
       dlq: [
         dlq(REJECTED, 'kycert_rejected:template_not_found', REJECTED_KEY),
         dlq(INVALID, INVALID_REASON, INVALID_KEY),

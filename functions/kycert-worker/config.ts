@@ -6,6 +6,7 @@ import {
   KYCERT_DEFAULT_BASE_URL,
   REDRIVE_MAX_RECEIVE_COUNT,
 } from './constants.js';
+import { KYCERT_WEBHOOK_GRACE_SECONDS } from './statusCheckSchedule.js';
 
 /**
  * The worker's configuration, read once per cold start from the environment.
@@ -107,6 +108,16 @@ const EnvSchema = z
     DECISION_OVERDUE_HOURS: z.coerce.number().positive().max(72).default(24),
     /** kycert sends webhooks to this stack: status checks become the safety net, starting later. @default false */
     KYCERT_WEBHOOKS_ENABLED: z.enum(['true', 'false']).default('false'),
+    /**
+     * With webhooks, the first status check waits this much longer than kycert's estimate (kycert's docs: its
+     * webhook comes 5–30 s after the run's creation). @default 60 s
+     */
+    STATUS_CHECK_WEBHOOK_GRACE_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(KYCERT_WEBHOOK_GRACE_SECONDS),
     /** The EventBridge bus decisions are published on; unset: none published. */
     DECISION_EVENT_BUS_NAME: z.string().min(1).optional(),
     /** The `stage` dimension of every metric; the CDK construct sets the stack's stage. @default 'local' */
@@ -171,6 +182,7 @@ export interface WorkerConfig {
         defaultFirstDelaySeconds: number;
         overdueAfterSeconds: number;
         webhooksEnabled: boolean;
+        webhookGraceSeconds: number;
       }
     | undefined;
   decisionEventBusName: string | undefined;
@@ -232,6 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
             defaultFirstDelaySeconds: e.STATUS_CHECK_DEFAULT_FIRST_DELAY_SECONDS,
             overdueAfterSeconds: e.DECISION_OVERDUE_HOURS * 3600,
             webhooksEnabled: e.KYCERT_WEBHOOKS_ENABLED === 'true',
+            webhookGraceSeconds: e.STATUS_CHECK_WEBHOOK_GRACE_SECONDS,
           },
     decisionEventBusName: e.DECISION_EVENT_BUS_NAME,
   };

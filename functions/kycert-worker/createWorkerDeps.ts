@@ -16,7 +16,6 @@ import type { WorkerDeps } from './processRecord.js';
 import { RateLimitGovernor } from './rateLimitGovernor.js';
 import { SharedFlowControl } from './sharedFlowControl.js';
 import { StatusCheckQueue } from './statusCheckQueue.js';
-import { KYCERT_WEBHOOK_GRACE_SECONDS } from './statusCheckSchedule.js';
 
 /** A booked slot is come back for a second early: visibility timeouts are whole seconds. */
 const DEFER_LEAD_MS = 1_000;
@@ -83,7 +82,7 @@ export function createWorkerDeps(
               maxIntervalSeconds: config.statusChecks.maxIntervalSeconds,
               overdueAfterSeconds: config.statusChecks.overdueAfterSeconds,
               webhookGraceSeconds: config.statusChecks.webhooksEnabled
-                ? KYCERT_WEBHOOK_GRACE_SECONDS
+                ? config.statusChecks.webhookGraceSeconds
                 : undefined,
             },
             webhooksEnabled: config.statusChecks.webhooksEnabled,

@@ -14,6 +14,7 @@ export function printSummary(
   sandbox: SandboxStats | undefined,
   demo?: readonly DemoMessage[],
   rateLimit?: { limit: number; windowMs: number },
+  webhookDeliveries: readonly { answer: number | 'no_answer' }[] = [],
 ): void {
   const style = tableStyle(process.stdout, process.env);
   const outcomes = new Table({
@@ -51,6 +52,17 @@ export function printSummary(
   console.log(`\nDead-letter queue (${report.dlq.length}):`);
   console.log(dlq.toString());
 
+  if (report.decisionEvents.length > 0) {
+    const byStatus = new Map<string, number>();
+    for (const event of report.decisionEvents) {
+      const status = String((event.detail as { run_status?: unknown }).run_status ?? 'unknown');
+      byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+    }
+    console.log(
+      `\nDecision events published (EventBridge, "${report.decisionEvents[0]?.detail_type}"): ` +
+        `${report.decisionEvents.length}, ${[...byStatus].map(([status, n]) => `${status}×${n}`).join(' ')}.`,
+    );
+  }
   if (sandbox !== undefined) {
     const duplicates = Object.values(sandbox.runsByIdempotencyKey).filter((runs) => runs.length > 1).length;
     const statuses = Object.entries(sandbox.byStatus)
@@ -60,6 +72,14 @@ export function printSummary(
       `\nkycert sandbox: ${sandbox.postRuns} POSTs, ${sandbox.getRuns} status checks (answers: ${statuses}), ${sandbox.runsCreated} runs created, ` +
         `${sandbox.replays} replays, ${duplicates} keys with more than one run.`,
     );
+    if (webhookDeliveries.length > 0) {
+      const answers = new Map<string, number>();
+      for (const { answer } of webhookDeliveries)
+        answers.set(String(answer), (answers.get(String(answer)) ?? 0) + 1);
+      console.log(
+        `kycert webhooks: ${webhookDeliveries.length} deliveries to the receiver (answers: ${[...answers].map(([a, n]) => `${a}×${n}`).join(' ')}).`,
+      );
+    }
     const use =
       rateLimit === undefined
         ? undefined

@@ -3,6 +3,7 @@ import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } fr
 import { DeadLetterAttribute } from '../../functions/kycert-worker/deadLetterQueue.js';
 import type { EventSourcePollerEvent } from '../aws/EventSourcePollerEvent.js';
 import { peekQueue } from '../aws/peekQueue.js';
+import { type EventBridgeEmulator, startEventBridgeEmulator } from '../aws/startEventBridgeEmulator.js';
 import { type EventSourcePoller, startEventSourcePoller } from '../aws/startEventSourcePoller.js';
 import { type LocalAws, startLocalAws } from '../aws/startLocalAws.js';
 import type { HandlerLocation } from '../lambda/executionEnvironmentProtocol.js';
@@ -14,6 +15,10 @@ import {
 } from '../lambda/startExecutionEnvironments.js';
 import type { WorkerPluginSpec } from '../lambda/WorkerPlugin.js';
 import { type KycertSandbox, type KycertSandboxOptions, startKycertSandbox } from '../sandbox/index.js';
+import { type LocalWebhookReceiver, startWebhookReceiver } from './startWebhookReceiver.js';
+
+/** The webhook signing secret the sandbox signs with and the local receiver checks, as kycert issues one. */
+export const LOCAL_WEBHOOK_SECRET = 'whsec_sandbox_local';
 
 /**
  * The whole product on one machine: a kycert sandbox (or a real kycert), SQS and DynamoDB emulators, the
@@ -55,6 +60,12 @@ export interface LocalPipelineOptions {
    * environments, as deployed. The pipeline is settled only once every followed run is decided. @default false
    */
   followRuns?: boolean;
+  /**
+   * kycert sends webhooks: the webhook receiver (its own handler, in an execution environment of its own)
+   * behind a Function URL stand-in, the sandbox POSTing its signed webhooks there, the worker told so.
+   * Implies `followRuns`. @default false
+   */
+  webhooks?: boolean;
   /** Extra worker environment (e.g. KYCERT_THROTTLE_THRESHOLD); it wins over the pipeline's own settings. */
   workerEnv?: Record<string, string>;
   /** The function behind the queue. @default the worker's `handler` export */
@@ -116,6 +127,15 @@ export interface DeadLetterReport {
 export interface PipelineReport {
   outcomes: OutcomeReport[];
   dlq: DeadLetterReport[];
+  /** The decision events published (the EventBridge emulator's), when runs are followed; else empty. */
+  decisionEvents: DecisionEventReport[];
+}
+
+export interface DecisionEventReport {
+  source: string;
+  detail_type: string;
+  time: string;
+  detail: unknown;
 }
 
 export interface LocalPipeline {
@@ -127,6 +147,10 @@ export interface LocalPipeline {
   readonly poller: EventSourcePoller;
   /** The status checks' event source, with `followRuns`. */
   readonly statusCheckPoller: EventSourcePoller | undefined;
+  /** Where decisions are published, with `followRuns`. */
+  readonly eventBridge: EventBridgeEmulator | undefined;
+  /** The webhook receiver behind its Function URL, with `webhooks`. */
+  readonly webhookReceiver: LocalWebhookReceiver | undefined;
   readonly environments: ExecutionEnvironments;
   /** Sends each body verbatim as one message; returns the message ids. */
   enqueue(bodies: readonly string[]): Promise<string[]>;
@@ -153,19 +177,63 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     return stopping;
   };
   try {
-    const sandbox =
-      options.kycert === undefined ? await startKycertSandbox(options.sandbox ?? {}) : undefined;
-    if (sandbox !== undefined) started.push({ stop: () => sandbox.close() });
-    const kycert = options.kycert ?? { baseUrl: sandbox?.baseUrl ?? '', apiKey: sandbox?.apiKey ?? '' };
-
+    const followRuns = options.followRuns === true || options.webhooks === true;
     const aws = await startLocalAws({
       sqsPort: options.sqsPort,
       dynamodbPort: options.dynamodbPort,
       maxAttempts: options.maxAttempts ?? 4,
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 6 * functionTimeoutSeconds,
-      statusChecks: options.followRuns === true,
+      statusChecks: followRuns,
     });
     started.push(aws);
+
+    // Decisions are published as deployed, to the account's default bus: here an emulator that keeps them.
+    const eventBridge = followRuns ? await startEventBridgeEmulator() : undefined;
+    if (eventBridge !== undefined) started.push(eventBridge);
+    const decisionEnv: Record<string, string> =
+      eventBridge === undefined
+        ? {}
+        : { AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.endpoint, DECISION_EVENT_BUS_NAME: 'default' };
+
+    const receiver =
+      options.webhooks === true
+        ? await startWebhookReceiver({
+            region: aws.region,
+            output: options.workerOutput,
+            env: {
+              AWS_ENDPOINT_URL_DYNAMODB: aws.env.AWS_ENDPOINT_URL_DYNAMODB,
+              AWS_REGION: aws.region,
+              AWS_ACCESS_KEY_ID: aws.env.AWS_ACCESS_KEY_ID,
+              AWS_SECRET_ACCESS_KEY: aws.env.AWS_SECRET_ACCESS_KEY,
+              OUTCOME_TABLE_NAME: aws.tableName,
+              // Locally the signing secret itself, as the worker gets its API key (KYCERT_API_KEY).
+              KYCERT_WEBHOOK_SECRET: LOCAL_WEBHOOK_SECRET,
+              POWERTOOLS_SERVICE_NAME: 'kycert-queue',
+              POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'ERROR',
+              POWERTOOLS_METRICS_DISABLED: 'true',
+              ...decisionEnv,
+            },
+          })
+        : undefined;
+    if (receiver !== undefined) started.push(receiver);
+
+    const sandbox =
+      options.kycert === undefined
+        ? await startKycertSandbox({
+            ...options.sandbox,
+            ...(receiver === undefined
+              ? {}
+              : {
+                  webhooks: {
+                    url: receiver.url,
+                    secrets: [LOCAL_WEBHOOK_SECRET],
+                    ...options.sandbox?.webhooks,
+                  },
+                }),
+          })
+        : undefined;
+    if (sandbox !== undefined) started.push({ stop: () => sandbox.close() });
+    const kycert = options.kycert ?? { baseUrl: sandbox?.baseUrl ?? '', apiKey: sandbox?.apiKey ?? '' };
 
     // Each environment reads its configuration and its AWS endpoints from its own environment, as in Lambda.
     const workerEnv: Record<string, string> = {
@@ -179,6 +247,11 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(aws.visibilityTimeoutSeconds),
       // Locally a run is checked on every few seconds, not every 15 minutes at most.
       STATUS_CHECK_MAX_INTERVAL_SECONDS: '4',
+      ...decisionEnv,
+      // kycert's webhook comes within seconds of a run's end here, not 5–30 s.
+      ...(receiver === undefined
+        ? {}
+        : { KYCERT_WEBHOOKS_ENABLED: 'true', STATUS_CHECK_WEBHOOK_GRACE_SECONDS: '3' }),
       BACKOFF_BASE_SECONDS: String(options.backoffBaseSeconds ?? 1),
       BACKOFF_MAX_SECONDS: String(options.backoffMaxSeconds ?? 4),
       HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 5_000),
@@ -237,6 +310,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       workerEnv,
       poller,
       statusCheckPoller,
+      eventBridge,
+      webhookReceiver: receiver,
       environments,
       async enqueue(bodies) {
         const ids: string[] = [];
@@ -289,7 +364,16 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
         }
       },
       async report() {
-        return { outcomes: await scanOutcomes(aws), dlq: await peekDeadLetters(aws) };
+        return {
+          outcomes: await scanOutcomes(aws),
+          dlq: await peekDeadLetters(aws),
+          decisionEvents: (eventBridge?.events() ?? []).map((event) => ({
+            source: event.source,
+            detail_type: event.detailType,
+            time: event.time,
+            detail: event.detail,
+          })),
+        };
       },
       stop: stopStarted,
     };
