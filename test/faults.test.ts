@@ -11,6 +11,7 @@ import {
   badInputScenarios,
 } from './support/scenarios/badInputScenario.js';
 import { CHAOS_MIX_MESSAGES, chaosMixScenarios } from './support/scenarios/chaosMixScenario.js';
+import { DECISION_MESSAGES, decisionFaultScenarios } from './support/scenarios/decisionFaults.js';
 import { deliveryFaultScenarios } from './support/scenarios/deliveryFaults.js';
 import { keyWindowScenarios } from './support/scenarios/keyWindowFaults.js';
 import {
@@ -37,6 +38,7 @@ const SCENARIOS = {
   ...keyWindowScenarios(),
   ...badInputScenarios(),
   ...chaosMixScenarios(),
+  ...decisionFaultScenarios(),
 };
 type Name = keyof typeof SCENARIOS;
 
@@ -221,6 +223,68 @@ describe('kycert faults struck and were handled as the decision table says', () 
     // probe at a time: far fewer than one per message.
     expect(forbidden).toBeLessThanOrEqual(MISSING_SCOPE_MESSAGES / 2);
   });
+});
+
+/** The run ids of the decision events published, sorted: one each, never twice. */
+const publishedRunIds = (result: ScenarioResult) =>
+  result.evidence.report.decisionEvents.map((event) => (event.detail as { run_id: string }).run_id).sort();
+
+describe('runs followed to their decision through faults', () => {
+  it(
+    '5xx on POSTs and status checks alike: every run decided, its decision published once, none dead-lettered',
+    TIMEOUT,
+    async () => {
+      const result = await results.decisionsThroughServerErrors;
+      const succeeded = outcomesWith(result, 'succeeded');
+      expect(result.evidence.report.dlq).toEqual([]);
+      expect(succeeded).toHaveLength(DECISION_MESSAGES);
+      expect(result.evidence.sandboxStats.faultsInjected.serverError).toBeGreaterThan(0);
+      // Status checks met 5xx too, and were tried again: more GETs than runs.
+      expect(result.evidence.sandboxStats.getRuns).toBeGreaterThan(DECISION_MESSAGES);
+      for (const outcome of succeeded) {
+        expect(outcome).toMatchObject({ run_status: 'completed', decision_source: 'status_check' });
+      }
+      expect(publishedRunIds(result)).toEqual(succeeded.map((o) => o.run_id).sort());
+    },
+  );
+
+  it(
+    'a run kycert never finishes ends decision_overdue, published as nothing; a failed run and the others are decided',
+    TIMEOUT,
+    async () => {
+      const result = await results.runsNeverDecided;
+      const byPrefix = (prefix: string) =>
+        outcomesWith(result, 'succeeded').filter((o) => o.external_id?.startsWith(prefix));
+      expect(result.evidence.report.dlq).toEqual([]);
+      for (const outcome of byPrefix('never-')) expect(outcome.run_status).toBe('decision_overdue');
+      for (const outcome of byPrefix('fails-'))
+        expect(outcome).toMatchObject({ run_status: 'failed', decision: null });
+      for (const outcome of byPrefix('decided-')) expect(outcome.run_status).toBe('completed');
+      expect(byPrefix('never-')).toHaveLength(3);
+      expect(publishedRunIds(result)).toEqual(
+        [...byPrefix('fails-'), ...byPrefix('decided-')].map((o) => o.run_id).sort(),
+      );
+    },
+  );
+
+  it(
+    'a webhook before the POST’s answer, duplicated or badly signed at times: every run decided once, by webhook',
+    TIMEOUT,
+    async () => {
+      const result = await results.webhookBeforeAnswer;
+      const succeeded = outcomesWith(result, 'succeeded');
+      expect(succeeded).toHaveLength(8);
+      for (const outcome of succeeded) expect(outcome).toMatchObject({ decision_source: 'webhook' });
+      expect(publishedRunIds(result)).toEqual(succeeded.map((o) => o.run_id).sort());
+      const faults = result.extra.deliveries.map((delivery) => delivery.fault);
+      expect(faults).toContain('duplicate');
+      expect(faults).toContain('badSignature');
+      // A badly signed delivery is refused (401), and kycert's retry, signed right, goes through.
+      expect(result.extra.deliveries.filter((d) => d.fault === 'badSignature').map((d) => d.answer)).toEqual(
+        expect.arrayContaining([401]),
+      );
+    },
+  );
 });
 
 describe('delivery faults struck and were absorbed', () => {

@@ -10,7 +10,9 @@ import { loadConfig } from '../functions/kycert-worker/config.js';
 import { createWorkerDeps } from '../functions/kycert-worker/createWorkerDeps.js';
 import { createHandler } from '../functions/kycert-worker/handler.js';
 import type { KycertClient } from '../functions/kycert-worker/kycertClient.js';
+import { DECISION_PUBLICATION_CLAIM_MS } from '../functions/kycert-worker/outcomeStore.js';
 import type { WorkerDeps } from '../functions/kycert-worker/processRecord.js';
+import { recordRunDecision } from '../functions/kycert-worker/recordRunDecision.js';
 import type { StatusCheckMessage } from '../functions/kycert-worker/statusCheckQueue.js';
 import { LOCAL_CREDENTIALS } from '../local/aws/createLocalClients.js';
 import { createOutcomeTable } from '../local/aws/createOutcomeTable.js';
@@ -322,19 +324,47 @@ describe('a status check', () => {
     expect(visibility()).toEqual([expect.objectContaining({ VisibilityTimeout: 21 })]);
   });
 
-  it('past the overdue time records decision_overdue and stops: no GET, the message done with', async () => {
+  it('at the overdue time asks kycert once more: still queued, it records decision_overdue and stops', async () => {
     // Prepare
     const check = await acceptRun();
     nowMs = NOW_MS + 3_600_000;
+    kycert.reply(run('queued'));
 
     // Act
     const response = await handle(checkRecord(check));
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(kycert.requests).toHaveLength(0);
+    expect(kycert.requests).toHaveLength(1);
     expect(await outcome()).toMatchObject({ run_status: { S: 'decision_overdue' } });
     expect((await outcome())?.list_status?.S).toMatch(/^run:decision_overdue#[0-3]$/);
+  });
+
+  it('at the overdue time, a run kycert has just finished is decided, not overdue', async () => {
+    const check = await acceptRun();
+    nowMs = NOW_MS + 3_600_000;
+    kycert.reply(run('completed', { decision: 'APPROVED' }));
+
+    expect(await handle(checkRecord(check))).toEqual({ batchItemFailures: [] });
+    expect(await outcome()).toMatchObject({ run_status: { S: 'completed' }, decision: { S: 'APPROVED' } });
+  });
+
+  it('at the overdue time, a last check kycert fails records decision_overdue rather than waiting on', async () => {
+    const check = await acceptRun();
+    nowMs = NOW_MS + 3_600_000;
+    kycert.reply(kycertError(503, 'service_unavailable', 'Try later'));
+
+    expect(await handle(checkRecord(check))).toEqual({ batchItemFailures: [] });
+    expect(await outcome()).toMatchObject({ run_status: { S: 'decision_overdue' } });
+  });
+
+  it('long past the overdue time (more than an interval) records decision_overdue without a GET', async () => {
+    const check = await acceptRun();
+    nowMs = NOW_MS + 3_600_000 + 61_000;
+
+    expect(await handle(checkRecord(check))).toEqual({ batchItemFailures: [] });
+    expect(kycert.requests).toHaveLength(0);
+    expect(await outcome()).toMatchObject({ run_status: { S: 'decision_overdue' } });
   });
 
   it('for a run a webhook already decided asks kycert nothing', async () => {
@@ -363,6 +393,63 @@ describe('a status check', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     expect(kycert.requests).toHaveLength(0);
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('two paths deciding the run at once (a webhook’s copy beside a check) publish one event', async () => {
+    // Prepare
+    await acceptRun();
+    const result = {
+      runId: 'run_0001',
+      status: 'completed',
+      decision: 'APPROVED',
+      riskBand: 'LOW',
+      completedAt: null,
+      failedAt: null,
+      estimatedSeconds: null,
+    } as const;
+    const decide = (source: 'webhook' | 'status_check') =>
+      recordRunDecision(
+        { outcomeStore: deps.outcomeStore, publisher: deps.publisher },
+        { idempotencyKey: KEY, externalId: 'customer-0001', result, source, nowMs: NOW_MS + 5_000 },
+      );
+
+    // Act
+    const written = await Promise.all([decide('webhook'), decide('status_check'), decide('webhook')]);
+
+    // Assess
+    expect(written.map((w) => w.kind).sort()).toEqual(['alreadyTerminal', 'alreadyTerminal', 'recorded']);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+  });
+
+  it('a decision whose publisher crashed before sending is published by the next check once its claim lapsed', async () => {
+    // Prepare: decided at +5 s, its event never sent (the delivery died between the two writes).
+    const check = await acceptRun();
+    await deps.outcomeStore.recordRunResult(
+      KEY,
+      {
+        runId: 'run_0001',
+        status: 'blocked',
+        decision: 'BLOCKED',
+        riskBand: 'CRITICAL',
+        completedAt: null,
+        failedAt: null,
+        estimatedSeconds: null,
+      },
+      { nowMs: NOW_MS + 5_000, source: 'status_check' },
+    );
+
+    // Act: a copy of the check within the claim, then one after it
+    nowMs = NOW_MS + 30_000;
+    await handle(checkRecord(check));
+    const withinClaim = eventBridge.commandCalls(PutEventsCommand).length;
+    nowMs = NOW_MS + 5_000 + DECISION_PUBLICATION_CLAIM_MS + 1;
+    await handle(checkRecord(check, 2));
+
+    // Assess
+    expect(withinClaim).toBe(0);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+    expect(await outcome()).toHaveProperty('decision_published_at');
+    expect(kycert.requests).toHaveLength(0);
   });
 
   it('an unreadable check message is dropped with an error log, never retried forever', async () => {

@@ -369,6 +369,9 @@ export class OutcomeStore {
       decided_at: { S: new Date(at.nowMs).toISOString() },
       decision_source: { S: at.source },
       list_status: { S: listStatusFor(key, result) },
+      // The write that decides the run holds its publication: a webhook's copy or a check arriving meanwhile
+      // finds it decided and unpublished, but claimed, and sends nothing (claimDecisionPublication).
+      publish_claimed_until_ms: { N: String(at.nowMs + DECISION_PUBLICATION_CLAIM_MS) },
       ...(result.riskBand === null ? {} : { risk_band: { S: result.riskBand } }),
       ...(result.completedAt === null ? {} : { completed_at: { S: result.completedAt } }),
       ...(result.failedAt === null ? {} : { failed_at: { S: result.failedAt } }),
@@ -457,9 +460,32 @@ export class OutcomeStore {
     await this.#update(
       key,
       at.nowMs,
-      { set: { decision_published_at: { S: new Date(at.nowMs).toISOString() } }, remove: [] },
+      {
+        set: { decision_published_at: { S: new Date(at.nowMs).toISOString() } },
+        remove: ['publish_claimed_until_ms'],
+      },
       'attribute_exists(idempotency_key)',
     );
+  }
+
+  /**
+   * Claims the publication of a decision recorded but not published: a delivery that crashed between the two
+   * left it, and its claim has lapsed. False while the deciding write's claim holds (it is publishing now) or
+   * once published, so that two paths never send the same event in the normal course.
+   */
+  async claimDecisionPublication(key: string, at: { nowMs: number }): Promise<boolean> {
+    const refused = await this.#update(
+      key,
+      at.nowMs,
+      {
+        set: { publish_claimed_until_ms: { N: String(at.nowMs + DECISION_PUBLICATION_CLAIM_MS) } },
+        remove: [],
+      },
+      'attribute_exists(run_status) AND attribute_not_exists(decision_published_at) AND ' +
+        '(attribute_not_exists(publish_claimed_until_ms) OR publish_claimed_until_ms < :now_ms)',
+      { ':now_ms': { N: String(at.nowMs) } },
+    );
+    return refused === undefined;
   }
 
   /** The key kycert's run belongs to, through the sparse `by-run-id` index (eventually consistent). */
@@ -723,6 +749,12 @@ export type RunResultWrite =
   /** The key holds another run (a redrive under the same key created none; a corrected copy got a fresh key). */
   | { kind: 'otherRun' }
   | { kind: 'missing' };
+
+/**
+ * How long the write that decides a run holds the publication of its event: longer than the worker's and the
+ * receiver's function timeouts, so that only a delivery that crashed before publishing lets another send it.
+ */
+export const DECISION_PUBLICATION_CLAIM_MS = 120_000;
 
 /** Our own run status, not kycert's: no decision came within the configured time. */
 export const DECISION_OVERDUE = 'decision_overdue';

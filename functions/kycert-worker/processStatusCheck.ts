@@ -91,7 +91,7 @@ export async function processStatusCheck(
     },
     checks.options,
   );
-  if (next.action === 'overdue') {
+  const markOverdue = async (): Promise<void> => {
     if (
       await deps.outcomeStore.recordDecisionOverdue(check.idempotency_key, {
         runId: check.run_id,
@@ -101,9 +101,13 @@ export async function processStatusCheck(
       deps.logger.warn('no decision in time: decision_overdue', { ...logKeys, checks: checksDone });
       deps.metrics.addMetric(MetricName.decisionOverdue, MetricUnit.Count, 1);
     }
-    return;
-  }
-  if (next.delaySeconds > 0) return defer(next.delaySeconds, 'not_due');
+  };
+  // Past the overdue time, kycert is asked once more (the check that finds the deadline passed may be the
+  // first one in a while: a wait for the rate budget, a slow queue), unless the deadline is long gone.
+  const finalCheck = next.action === 'overdue';
+  const overdueAtMs = check.accepted_at_ms + checks.options.overdueAfterSeconds * 1000;
+  if (finalCheck && deps.nowMs() >= overdueAtMs + checks.options.maxIntervalSeconds * 1000) return markOverdue();
+  if (!finalCheck && next.delaySeconds > 0) return defer(next.delaySeconds, 'not_due');
 
   if (deps.flowControl !== undefined) {
     const bookedSlotMs = Number(item.check_slot_ms?.N);
@@ -139,10 +143,14 @@ export async function processStatusCheck(
     deps.rateLimitGovernor?.observe(result.rateLimit, deps.nowMs());
   }
   const failures = checkFailures(item);
-  switch (classify(result)) {
+  const answer = classify(result);
+  // The last check got no usable answer: the deadline is past, the run is overdue.
+  if (finalCheck && answer !== 'run') return markOverdue();
+  switch (answer) {
     case 'run': {
       const run = (result as { run: RunResult }).run;
       if (isTerminal(run.status)) return settle(run, check, 'status_check', deps, logKeys);
+      if (finalCheck) return markOverdue();
       const after = nextStatusCheck(
         {
           acceptedAtMs: check.accepted_at_ms,

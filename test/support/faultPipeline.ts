@@ -1,14 +1,9 @@
 import {
   type LocalPipeline,
   type LocalPipelineOptions,
-  rateLimitEnv,
   startLocalPipeline,
 } from '../../local/pipeline/startLocalPipeline.js';
-import {
-  type KycertSandbox,
-  type KycertSandboxOptions,
-  startKycertSandbox,
-} from '../../local/sandbox/index.js';
+import type { KycertSandbox, KycertSandboxOptions } from '../../local/sandbox/index.js';
 import { checkInvariants, type InvariantViolation, type RunEvidence } from './invariants.js';
 
 /**
@@ -61,24 +56,23 @@ export interface FaultPipeline {
  */
 export async function startFaultPipeline(options: FaultPipelineOptions = {}): Promise<FaultPipeline> {
   const { sandbox: sandboxOptions, ...pipelineOptions } = options;
-  const sandbox = await startKycertSandbox({ port: 0, ...sandboxOptions });
   const maxAttempts = options.maxAttempts ?? 4;
-  let pipeline: LocalPipeline;
-  try {
-    pipeline = await startLocalPipeline({
-      logLevel: 'SILENT',
-      environments: FAULT_SUITE_ENVIRONMENTS,
-      environmentNiceness: FAULT_SUITE_NICENESS,
-      ...pipelineOptions,
-      maxAttempts,
-      sqsPort: 0,
-      dynamodbPort: 0,
-      kycert: { baseUrl: sandbox.baseUrl, apiKey: sandbox.apiKey },
-      workerEnv: { ...rateLimitEnv(sandbox), ...pipelineOptions.workerEnv },
-    });
-  } catch (error) {
-    await sandbox.close();
-    throw error;
+  // The pipeline starts the sandbox: it tells the worker the sandbox's rate, and the sandbox where the
+  // webhook receiver listens.
+  const pipeline = await startLocalPipeline({
+    logLevel: 'SILENT',
+    environments: FAULT_SUITE_ENVIRONMENTS,
+    environmentNiceness: FAULT_SUITE_NICENESS,
+    ...pipelineOptions,
+    maxAttempts,
+    sqsPort: 0,
+    dynamodbPort: 0,
+    sandbox: { port: 0, ...sandboxOptions },
+  });
+  const sandbox = pipeline.sandbox;
+  if (sandbox === undefined) {
+    await pipeline.stop();
+    throw new Error('the fault pipeline always runs the kycert sandbox');
   }
   const sent: string[] = [];
   const evidence = async (extra: Pick<RunEvidence, 'decisionsMayBeLost'> = {}): Promise<RunEvidence> => {
@@ -111,7 +105,6 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
     violations: async (extra) => checkInvariants(await evidence(extra)),
     async stop() {
       await pipeline.stop();
-      await sandbox.close();
     },
   };
 }
