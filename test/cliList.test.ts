@@ -11,6 +11,7 @@ import {
   shardedListStatus,
 } from '../functions/kycert-worker/outcomeStore.js';
 import type { RunResult } from '../functions/kycert-worker/runResult.js';
+import { SharedFlowControl } from '../functions/kycert-worker/sharedFlowControl.js';
 import { LOCAL_CREDENTIALS } from '../local/aws/createLocalClients.js';
 import { createOutcomeTable } from '../local/aws/createOutcomeTable.js';
 import type { RunningEmulator } from '../local/aws/RunningEmulator.js';
@@ -305,5 +306,37 @@ describe('status <key>', () => {
     expect(failed.stdout).not.toMatch(/completed at/);
     expect(queued.stdout).toMatch(/run status\s+queued/);
     expect(queued.stdout).toMatch(/next check\s+2026-11-23T10:00:05\.000Z/);
+  });
+});
+
+describe('flow', () => {
+  it('says the flow runs when the breaker never opened, and what the rate schedule holds', async () => {
+    const flow = new SharedFlowControl({ client: dynamodb, tableName: TABLE, intervalMs: () => 1_000 });
+    await flow.reserve(NOW_MS - 10_000);
+
+    const shown = await cli('flow');
+
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^flow\s+running: calls go out at the shared rate schedule$/m);
+    expect(shown.stdout).toMatch(/rate schedule\s+free: no call waits for a slot/);
+  });
+
+  it('says why the flow is paused, since when and when the next probe goes, in words and in JSON', async () => {
+    const flow = new SharedFlowControl({ client: dynamodb, tableName: TABLE, intervalMs: () => 1_000 });
+    await flow.open('http_402', NOW_MS - 120_000, 30_000, false);
+
+    const shown = await cli('flow');
+    const json = (await cli('flow', '--json')).json<Record<string, unknown>>();
+
+    expect(shown.stdout).toMatch(/^flow\s+paused: out of credits \(402\); messages wait, no attempt spent$/m);
+    expect(shown.stdout).toMatch(/paused since\s+2026-11-23T10:58:00\.000Z \(2 min ago\)/);
+    expect(json).toMatchObject({
+      state: 'paused',
+      code: 'http_402',
+      paused_since: '2026-11-23T10:58:00.000Z',
+      next_probe_at: '2026-11-23T10:58:30.000Z',
+    });
+    await flow.close(NOW_MS);
+    expect((await cli('flow', '--json')).json()).toMatchObject({ state: 'running', code: null });
   });
 });

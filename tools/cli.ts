@@ -19,6 +19,7 @@ import {
   unfinished,
 } from './commands/dlqRedrive.js';
 import { renderShownDeadLetters, showDeadLetters } from './commands/dlqShow.js';
+import { getFlowState, renderFlowState } from './commands/flow.js';
 import {
   LIST_DECISIONS,
   LIST_RUN_STATUSES,
@@ -315,6 +316,18 @@ function buildProgram(
       const { target: t, json } = await target(command);
       const outcome = await getOutcome(t.dynamodb, need(t, 'tableName'), lookup);
       print(json, outcome, () => renderOutcome(outcome, io.nowMs(), t.idempotencyWindowHours));
+    });
+
+  program
+    .command('flow')
+    .description(
+      'The shared flow control: running, or paused for the account (402, 403, a persisting 401, the key unset), with the next probe; the rate schedule.',
+    )
+    .addHelpText('after', '\nExamples:\n  kycert-queue flow --stage prod\n  kycert-queue flow --json')
+    .action(async (_flags, command: Command) => {
+      const { target: t, json } = await target(command);
+      const flow = await getFlowState(t.dynamodb, need(t, 'tableName'));
+      print(json, flow, () => renderFlowState(flow, io.nowMs()));
     });
 
   const oneOf =
