@@ -9,7 +9,6 @@ interface FaultPlugins {
   fileApiKey: typeof import('./plugins/fileApiKey.js').default;
   keyWindowClock: typeof import('./plugins/keyWindowClock.js').default;
   lambdaTimeouts: typeof import('./plugins/lambdaTimeouts.js').default;
-  rotatingApiKey: typeof import('./plugins/rotatingApiKey.js').default;
   throttleOutcomeStore: typeof import('./plugins/throttleOutcomeStore.js').default;
 }
 

@@ -6,15 +6,16 @@ import type { WorkerPluginFactory } from '../../../local/lambda/WorkerPlugin.js'
 export type SecretReadEvent = { secretRead: true };
 
 /**
- * The API key secret as a file every environment reads, standing in for Secrets Manager: the value read at
- * init is cached, as the worker caches the secret, and read again only when the worker asks (a 401 after
- * which the key is refreshed, a probe of an unset key). The scenario changes the file as an operator puts a
- * new value in the secret.
+ * The API key secret as a file every environment reads, standing in for Secrets Manager. The environment
+ * caches a key as the worker caches the secret: `cached` when given (a key read before a rotation), else the
+ * file's value at init; it reads the file again only when the worker asks (a 401 after which the key is
+ * refreshed, a probe of an unset key). A scenario changes the file as an operator puts a new value in the
+ * secret.
  */
-const fileApiKey: WorkerPluginFactory<{ file: string }> = (options, { report }) => ({
+const fileApiKey: WorkerPluginFactory<{ file: string; cached?: string }> = (options, { report }) => ({
   wrapDeps(deps) {
     const read = () => readFileSync(options.file, 'utf8').trim();
-    let current = read();
+    let current = options.cached ?? read();
     const source = {
       get: async () => current,
       refresh: async () => {
@@ -23,6 +24,7 @@ const fileApiKey: WorkerPluginFactory<{ file: string }> = (options, { report }) 
         return current;
       },
     };
+    // The flow gate reads the key too (before the claim, and to tell a placeholder): the same source.
     deps.apiKey = source;
     deps.kycert = new KycertClient({
       baseUrl: loadConfig().kycertBaseUrl,

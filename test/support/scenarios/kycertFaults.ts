@@ -8,7 +8,6 @@ import { faultPlugin } from '../faultPlugins.js';
 import type { FaultScenario } from '../faultScenario.js';
 import { collectPluginEvents } from '../pluginEvents.js';
 import type { SecretReadEvent } from '../plugins/fileApiKey.js';
-import type { KeyRefreshEvent } from '../plugins/rotatingApiKey.js';
 
 /** kycert misbehaving: every fault the sandbox can inject, one scenario each. */
 
@@ -87,7 +86,8 @@ export function kycertFaultScenarios() {
   /** The sandbox, for a fault script given before it exists: it turns the 5xx status for each POST. */
   const serverErrorSandbox: { current?: KycertSandbox } = {};
   let serverErrorPosts = 0;
-  const refreshes = collectPluginEvents<KeyRefreshEvent>();
+  const rotatedSecret = secretFile('sk_test_after_rotation');
+  const refreshes = collectPluginEvents<SecretReadEvent>();
 
   return {
     serverErrors: {
@@ -193,10 +193,8 @@ export function kycertFaultScenarios() {
         ...COMMON_OPTIONS,
         sandbox: { apiKeys: ['sk_test_before_rotation'] },
         plugins: [
-          faultPlugin('rotatingApiKey', {
-            initial: 'sk_test_before_rotation',
-            afterRefresh: 'sk_test_after_rotation',
-          }),
+          // Each environment still holds the key from before the rotation; the secret has the new one.
+          faultPlugin('fileApiKey', { file: rotatedSecret, cached: 'sk_test_before_rotation' }),
         ],
         onEnvironmentEvent: refreshes.onEnvironmentEvent,
       },
