@@ -240,6 +240,8 @@ function failureWrite(
       last_http_status: failure.httpStatus,
       last_error_code: failure.errorCode,
       last_error_message: failure.errorMessage,
+      // The dead-lettered message, so that a late redelivery of it is known as one.
+      dead_letter_message_id: 'msg-00000001',
       updated_at: NOW_ISO,
       expires_at: EXPIRES_AT,
     },
@@ -302,6 +304,7 @@ beforeEach(() => {
   output = captureOutput();
   deps = workerDeps();
   dynamodb.on(UpdateItemCommand).resolves({});
+  dynamodb.on(GetItemCommand).resolves({});
   givenBegun(1);
   sqs.on(SendMessageCommand).resolves({ MessageId: 'dlq-message-0001' });
   sqs.on(ChangeMessageVisibilityCommand).resolves({});
@@ -695,6 +698,7 @@ describe('invalid messages', () => {
           last_error_message: 'subject.doc: the check digits are wrong (a mistyped number?)',
           external_id: 'customer-0001',
           template_id: 'tpl_onboarding_pf',
+          dead_letter_message_id: 'msg-00000001',
           updated_at: NOW_ISO,
           expires_at: EXPIRES_AT,
         },
@@ -758,6 +762,82 @@ describe('invalid messages', () => {
           "attribute_not_exists(idempotency_key) OR (status = 'failed' AND begins_with(dead_letter_reason, 'invalid_message'))",
       }),
     ]);
+    expect(kycert.requests).toHaveLength(0);
+  });
+});
+
+describe('a message the worker already dead-lettered, delivered again (its invocation ended too late)', () => {
+  it('an invalid message whose key records it as dead-lettered is acknowledged: no second DLQ copy', async () => {
+    // Prepare: the earlier delivery of this very message sent it to the DLQ and recorded the key's failure.
+    const record = sqsRecordFactory({ body: runRequestBody({ template_id: undefined }), receiveCount: 2 });
+    dynamodb.on(GetItemCommand).resolves({
+      Item: {
+        idempotency_key: { S: KEY },
+        status: { S: 'failed' },
+        dead_letter_reason: { S: 'invalid_message:template_id:missing' },
+        dead_letter_message_id: { S: record.messageId },
+      },
+    });
+
+    // Act
+    const response = await handle(record);
+
+    // Assess
+    expect(response).toEqual(failures());
+    expect(sqs).not.toReceiveCommand(SendMessageCommand);
+    expect(writes()).toEqual([]);
+    expect(output.logs()).toContainEqual(
+      expect.objectContaining({ message: 'already dead-lettered by an earlier delivery of this message' }),
+    );
+  });
+
+  it('an invalid copy from another message under that key still goes to the DLQ with its reason', async () => {
+    const record = sqsRecordFactory({
+      body: runRequestBody({ template_id: undefined }),
+      messageId: 'msg-other',
+    });
+    dynamodb.on(GetItemCommand).resolves({
+      Item: {
+        idempotency_key: { S: KEY },
+        status: { S: 'failed' },
+        dead_letter_reason: { S: 'invalid_message:template_id:missing' },
+        dead_letter_message_id: { S: 'msg-00000001' },
+      },
+    });
+
+    await handle(record);
+
+    expect(sqs).toReceiveCommandTimes(SendMessageCommand, 1);
+  });
+
+  it('a valid message whose key failed by its own dead-lettering is acknowledged; a copy from another message is not', async () => {
+    // Prepare: the claim finds the key failed, by this message's earlier delivery.
+    dynamodb.on(UpdateItemCommand).rejects(
+      new ConditionalCheckFailedException({
+        message: 'The conditional request failed',
+        $metadata: {},
+        Item: {
+          idempotency_key: { S: KEY },
+          status: { S: 'failed' },
+          dead_letter_reason: { S: 'kycert_rejected:template_not_found' },
+          dead_letter_message_id: { S: 'msg-00000001' },
+        },
+      }),
+    );
+
+    // Act
+    const same = await handle(sqsRecordFactory({ body: runRequestBody(), receiveCount: 2 }));
+    const sentForSame = sqs.commandCalls(SendMessageCommand).length;
+    await handle(sqsRecordFactory({ body: runRequestBody(), messageId: 'msg-copy' }));
+
+    // Assess
+    expect(same).toEqual(failures());
+    expect(sentForSame).toBe(0);
+    expect(sqs).toReceiveCommandWith(SendMessageCommand, {
+      MessageAttributes: expect.objectContaining({
+        reason: { DataType: 'String', StringValue: 'key_already_failed:kycert_rejected:template_not_found' },
+      }),
+    });
     expect(kycert.requests).toHaveLength(0);
   });
 });

@@ -46,6 +46,8 @@ export type BeginResult =
       status: OutcomeStatus;
       runId: string | undefined;
       deadLetterReason?: string | undefined;
+      /** The SQS message whose dead-lettering failed the key. */
+      deadLetterMessageId?: string | undefined;
     }
   /** Another delivery of the same key holds the lease (it is calling kycert right now). */
   | { kind: 'leased'; leaseUntilMs: number; holderMessageId?: string | undefined }
@@ -171,6 +173,7 @@ export class OutcomeStore {
           status,
           runId: item.run_id?.S,
           deadLetterReason: item.dead_letter_reason?.S,
+          deadLetterMessageId: item.dead_letter_message_id?.S,
         };
       }
       return {
@@ -321,6 +324,11 @@ export class OutcomeStore {
       leaseToken?: string | undefined;
       externalId?: string | undefined;
       templateId?: string | undefined;
+      /**
+       * The SQS message that was dead-lettered: a later delivery of that very message (its invocation timed
+       * out after the DLQ send) is then known as one, and acknowledged rather than dead-lettered again.
+       */
+      messageId?: string | undefined;
     } & LastError,
   ): Promise<boolean> {
     const fenced = outcome.attempted === true && outcome.leaseToken !== undefined;
@@ -337,6 +345,7 @@ export class OutcomeStore {
             ? {}
             : { external_id: { S: redactDocuments(outcome.externalId) } }),
           ...(outcome.templateId === undefined ? {} : { template_id: { S: outcome.templateId } }),
+          ...(outcome.messageId === undefined ? {} : { dead_letter_message_id: { S: outcome.messageId } }),
         },
         remove: ['lease_until_ms', 'lease_token', 'next_attempt_at', 'retry_cause'],
       },

@@ -114,6 +114,17 @@ export async function processRecord(
       decision: 'deadLetter',
       reason,
     });
+    if (idempotencyKey !== undefined) {
+      const item = await deps.outcomeStore.get(idempotencyKey);
+      if (item?.status?.S === 'failed' && item.dead_letter_message_id?.S === record.messageId) {
+        return acknowledgeDeadLettered(
+          delivery,
+          item.dead_letter_reason?.S,
+          logKeysOf(delivery, idempotencyKey, externalId),
+          deps,
+        );
+      }
+    }
     await deadLetter(record, delivery, { reason, detail, idempotencyKey }, deps);
     if (idempotencyKey !== undefined) {
       await deps.outcomeStore.recordFailure(idempotencyKey, {
@@ -122,6 +133,7 @@ export async function processRecord(
         attempted: false,
         externalId,
         templateId,
+        messageId: record.messageId,
         nowMs: deps.nowMs(),
       });
     }
@@ -206,8 +218,13 @@ export async function processRecord(
         deps.metrics.addMetric(MetricName.duplicateDeliveries, MetricUnit.Count, 1);
         return;
       }
-      // Never acknowledged as a duplicate: this copy may be the only one left (a DLQ message moved back by
-      // SQS's own redrive, a corrected re-send). The DLQ keeps it, with the key's reason beside its own.
+      // This very message, dead-lettered by an earlier delivery whose invocation did not end in time: the DLQ
+      // has it already.
+      if (begun.deadLetterMessageId === record.messageId) {
+        return acknowledgeDeadLettered(delivery, begun.deadLetterReason, logKeys, deps);
+      }
+      // Never acknowledged as a duplicate otherwise: this copy may be the only one left (a DLQ message moved
+      // back by SQS's own redrive, a corrected re-send). The DLQ keeps it, with the key's reason beside its own.
       return deadLetterCopy(
         record,
         delivery,
@@ -231,6 +248,25 @@ export async function processRecord(
   }
 }
 
+/**
+ * A delivery of a message the worker already dead-lettered (same SQS message id, recorded on the key): its
+ * earlier delivery sent it to the DLQ and recorded the key's failure, but its invocation ended too late for
+ * the event source to delete it. Acknowledged: a second DLQ copy would only make the operator redrive twice.
+ */
+function acknowledgeDeadLettered(
+  delivery: Delivery,
+  reason: string | undefined,
+  logKeys: LogKeys,
+  deps: WorkerDeps,
+): void {
+  deps.logger.info('already dead-lettered by an earlier delivery of this message', {
+    ...logKeys,
+    receive_count: delivery.receiveCount,
+    reason,
+  });
+  deps.metrics.addMetric(MetricName.duplicateDeliveries, MetricUnit.Count, 1);
+}
+
 /** A valid message given up before its claim: the DLQ with its reason, and the key's outcome says so. */
 async function giveUp(
   record: SQSRecord,
@@ -248,6 +284,7 @@ async function giveUp(
     errorMessage: entry.detail,
     externalId: request.externalId,
     templateId: request.templateId,
+    messageId: record.messageId,
     nowMs: deps.nowMs(),
   });
   countDeadLetter(deps.metrics, /^[a-z_]+/.exec(entry.reason)?.[0] ?? entry.reason);
@@ -462,6 +499,7 @@ async function act(
         httpStatus,
         errorCode,
         errorMessage: errorMessage ?? decision.detail,
+        messageId: record.messageId,
         nowMs,
       });
       countDeadLetter(deps.metrics, decision.reason);

@@ -106,7 +106,8 @@ export async function processStatusCheck(
   // first one in a while: a wait for the rate budget, a slow queue), unless the deadline is long gone.
   const finalCheck = next.action === 'overdue';
   const overdueAtMs = check.accepted_at_ms + checks.options.overdueAfterSeconds * 1000;
-  if (finalCheck && deps.nowMs() >= overdueAtMs + checks.options.maxIntervalSeconds * 1000) return markOverdue();
+  if (finalCheck && deps.nowMs() >= overdueAtMs + checks.options.maxIntervalSeconds * 1000)
+    return markOverdue();
   if (!finalCheck && next.delaySeconds > 0) return defer(next.delaySeconds, 'not_due');
 
   if (deps.flowControl !== undefined) {
