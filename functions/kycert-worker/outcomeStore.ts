@@ -20,7 +20,7 @@ import { cutToCodePoints } from './sqsText.js';
  *   idempotency_key S (partition key) · status S · attempts N · run_id S · replayed BOOL · last_http_status N
  *   last_error_code S · last_error_message S · dead_letter_reason S · retry_cause S · external_id S
  *   template_id S · subject_type S · key_source S · first_attempt_at S · last_attempt_at S · next_attempt_at S
- *   updated_at S (sort key of the `by-status` index) · lease_until_ms N · expires_at N (TTL, epoch seconds)
+ *   updated_at S (sort key of the `by-list-status` index) · lease_until_ms N · expires_at N (TTL, epoch seconds)
  *   lease_token S · lease_message_id S (who holds the lease) · body_sha256 S (of the body POSTed under the key)
  *   reserved_slot_ms N (a slot of the shared rate schedule booked for the message's next delivery)
  *   run_status S · decision S|NULL · risk_band S · completed_at S · failed_at S · decided_at S · estimated_seconds N
@@ -769,7 +769,7 @@ export const DECISION_PUBLICATION_CLAIM_MS = 120_000;
 export const DECISION_OVERDUE = 'decision_overdue';
 
 /**
- * The `by-status` index's key: sparse (only what operators list: a decision, a failed run, an overdue one, a
+ * The `by-list-status` index's key: sparse (only what operators list: a decision, a failed run, an overdue one, a
  * dead-lettered key), and spread over LIST_STATUS_SHARDS partitions by the key's hash, so that a burst of one
  * outcome (kycert failing every run) never makes one hot partition. The CLI queries every shard and merges.
  */

@@ -15,7 +15,7 @@ import type { AccountBlockCode, BreakerView } from './flowControl.js';
  *   breaker_backoff_ms N · breaker_probe_until_ms N · updated_at S
  *
  * The key holds a space, which no message's key can (visible ASCII only), so it never collides with one; it has
- * no `status`, so it stays out of the `by-status` index, and no `expires_at`, so the TTL leaves it alone.
+ * no `status`, so it stays out of the `by-list-status` index, and no `expires_at`, so the TTL leaves it alone.
  *
  * The schedule is GCRA ("virtual scheduling"): `tat_ms` is the theoretical arrival time of the next call. A
  * reservation of n slots is one conditional UpdateItem: `tat += n × T` while the schedule runs ahead of now,
