@@ -791,6 +791,16 @@ describe('a message the worker already dead-lettered, delivered again (its invoc
     );
   });
 
+  it('an invalid message on its first receive cannot be such a redelivery: dead-lettered without reading the key', async () => {
+    const record = sqsRecordFactory({ body: runRequestBody({ template_id: undefined }), receiveCount: 1 });
+
+    const response = await handle(record);
+
+    expect(response).toEqual(failures());
+    expect(dynamodb).not.toReceiveCommand(GetItemCommand);
+    expect(sqs).toReceiveCommandTimes(SendMessageCommand, 1);
+  });
+
   it('an invalid copy from another message under that key still goes to the DLQ with its reason', async () => {
     const record = sqsRecordFactory({
       body: runRequestBody({ template_id: undefined }),

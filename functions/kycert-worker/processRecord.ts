@@ -114,7 +114,9 @@ export async function processRecord(
       decision: 'deadLetter',
       reason,
     });
-    if (idempotencyKey !== undefined) {
+    // A redelivery of this very message after the worker dead-lettered it (its invocation ended before the
+    // event source could delete it) is acknowledged, not sent twice. A first receive cannot be one: no read.
+    if (idempotencyKey !== undefined && delivery.receiveCount > 1) {
       const item = await deps.outcomeStore.get(idempotencyKey);
       if (item?.status?.S === 'failed' && item.dead_letter_message_id?.S === record.messageId) {
         return acknowledgeDeadLettered(
