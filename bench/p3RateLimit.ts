@@ -55,6 +55,8 @@ export interface P3SideResult {
   measuredWindows: { first: number; count: number };
   /** Runs created over the measured windows / (limit × their number). */
   utilisation: number;
+  /** The same without the first measured window (the start: cold environments, the first bookings). */
+  utilisationAfterFirstWindow: number;
   /** 429s / all requests to kycert, over the whole run. */
   rateLimitedShare: number;
   posts: number;
@@ -244,6 +246,10 @@ export function summariseSide(observed: SideObservations): P3SideResult {
     windows,
     measuredWindows,
     utilisation: measured.length === 0 ? Number.NaN : total('created', measured) / (limit * measured.length),
+    utilisationAfterFirstWindow:
+      measured.length < 2
+        ? Number.NaN
+        : total('created', measured.slice(1)) / (limit * (measured.length - 1)),
     rateLimitedShare: posts === 0 ? 0 : rateLimited / posts,
     posts,
     created: total('created', windows),

@@ -141,6 +141,7 @@ describe('P3 per side', () => {
     ]);
     expect(side.measuredWindows).toEqual({ first: 1, count: 1 });
     expect(side.utilisation).toBe(1);
+    expect(side.utilisationAfterFirstWindow).toBeNaN();
     expect(side.rateLimitedShare).toBe(1 / 5);
     expect(side.receivesPerMessage).toBe(5 / 4);
     expect(side.receiveCallsPerMessage).toBe(6 / 4);
@@ -225,6 +226,7 @@ describe('final line', () => {
       windows: [],
       measuredWindows: { first: 1, count: 9 },
       utilisation: 0.95,
+      utilisationAfterFirstWindow: 0.96,
       rateLimitedShare: 0.01234,
       posts: 1,
       created: 1,
