@@ -56,10 +56,10 @@ export function rateLimitChartSvg(p3: Pick<P3Result, 'limit' | 'windowMs' | 'bas
   );
   sides.forEach(([name, side], panel) => {
     const top = TOP_PX + 18 + panel * (PANEL_PX + PANEL_GAP_PX);
-    const summary = `${side.messages} messages: ${percent(side.utilisation)} of L used, ${percent(side.rateLimitedShare)} of calls 429, ${side.deadLettered} dead-lettered, ${side.receivesPerMessage.toFixed(2)} receives and ${side.billedMsPerMessage.toFixed(0)} billed ms per message${side.drained ? '' : ' (not drained)'}`;
+    const summary = `${side.messages} messages: ${percent(side.utilisation)} of L, ${percent(side.rateLimitedShare)} 429s, ${side.deadLettered} dead-lettered; per message ${side.receivesPerMessage.toFixed(2)} receives, ${side.billedMsPerMessage.toFixed(0)} billed ms${side.drained ? '' : ' (not drained)'}`;
     parts.push(
       `<text x="${LEFT_PX}" y="${top - 6}" font-weight="bold">${escapeXml(name)}</text>`,
-      `<text x="${LEFT_PX + 60}" y="${top - 6}" fill="#333333">${escapeXml(summary)}</text>`,
+      `<text x="${LEFT_PX + 60}" y="${top - 6}" fill="#333333" font-size="11">${escapeXml(summary)}</text>`,
       `<line x1="${LEFT_PX}" y1="${top + PANEL_PX}" x2="${WIDTH_PX - RIGHT_PX}" y2="${top + PANEL_PX}" stroke="#333333"/>`,
       `<line x1="${LEFT_PX}" y1="${top}" x2="${LEFT_PX}" y2="${top + PANEL_PX}" stroke="#333333"/>`,
       `<text x="${LEFT_PX - 6}" y="${top + PANEL_PX + 4}" text-anchor="end">0</text>`,
