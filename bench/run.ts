@@ -59,9 +59,9 @@ export const SIZES: Record<'full' | 'quick', Sizes> = {
       retryAfterSeconds: 2,
     },
     p3: {
-      limit: 20,
+      limit: 30,
       windowMs: 2_000,
-      messages: 200,
+      messages: 300,
       concurrency: 4,
       batchSize: 10,
       timeoutMs: 60_000,
