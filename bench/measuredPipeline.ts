@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { EventSourcePollerEvent } from '../local/aws/EventSourcePollerEvent.js';
+import type { HandlerLocation } from '../local/lambda/executionEnvironmentProtocol.js';
 import type { ExecutionEnvironmentEvent } from '../local/lambda/startExecutionEnvironments.js';
 import { workerPlugin } from '../local/lambda/WorkerPlugin.js';
 import { type LocalPipeline, startLocalPipeline } from '../local/pipeline/startLocalPipeline.js';
@@ -16,8 +17,11 @@ import type { DecisionEvent } from './plugins/reportDecisions.js';
  */
 export interface MeasuredPipelineOptions {
   kycert: { baseUrl: string; apiKey: string };
-  /** `worker` (the real handler) or the in-function retry loop of referenceRetryLoop.ts. @default 'worker' */
-  handler?: 'worker' | 'reference';
+  /**
+   * `worker` (the real handler), the in-function retry loop of referenceRetryLoop.ts (`reference`), or another
+   * module's export (80d7c5d's unpacked bundle, for P3), which gets no plugins. @default 'worker'
+   */
+  handler?: 'worker' | 'reference' | HandlerLocation;
   /** @default 2 */
   concurrency?: number;
   /** @default concurrency */
@@ -26,6 +30,8 @@ export interface MeasuredPipelineOptions {
   batchSize?: number;
   /** @default 4 */
   maxAttempts?: number;
+  /** The main queue's redrive maxReceiveCount. @default as deployed */
+  maxReceiveCount?: number;
   /** Extra worker environment (e.g. KYCERT_THROTTLE_THRESHOLD). */
   workerEnv?: Record<string, string>;
   /** Called with every `decision` log entry the worker writes (it is still written). */
@@ -44,6 +50,8 @@ export interface BenchCounters {
   workerCalls: Record<string, number>;
   /** The event source's calls, which Lambda makes, not the function. */
   eventSourceCalls: { receiveMessage: number; deleteMessageBatch: number };
+  /** Records the event source received: every delivery of every message (a message received 3 times counts 3). */
+  recordsReceived: number;
 }
 
 export interface MeasuredPipeline {
@@ -67,7 +75,9 @@ export async function startMeasuredPipeline(options: MeasuredPipelineOptions): P
   let invocations: InvocationRecord[] = [];
   let deleteCalls = 0;
   let receiveBase = 0;
-  const worker = (options.handler ?? 'worker') === 'worker';
+  let recordsReceivedBase = 0;
+  const handler = options.handler ?? 'worker';
+  const worker = handler === 'worker';
   const concurrency = options.concurrency ?? 2;
 
   const onPollerEvent = (event: EventSourcePollerEvent) => {
@@ -98,6 +108,7 @@ export async function startMeasuredPipeline(options: MeasuredPipelineOptions): P
     environments: options.environments ?? concurrency,
     batchSize: options.batchSize ?? 10,
     maxAttempts: options.maxAttempts ?? 4,
+    maxReceiveCount: options.maxReceiveCount,
     logLevel: 'INFO',
     workerEnv: { POWERTOOLS_METRICS_DISABLED: 'false', ...options.workerEnv },
     workerOutput: 'ignore',
@@ -118,7 +129,7 @@ export async function startMeasuredPipeline(options: MeasuredPipelineOptions): P
                 ]),
           ],
         }
-      : { handler: REFERENCE_HANDLER }),
+      : { handler: handler === 'reference' ? REFERENCE_HANDLER : (handler as HandlerLocation) }),
     onPollerEvent,
     onEnvironmentEvent,
   });
@@ -136,12 +147,14 @@ export async function startMeasuredPipeline(options: MeasuredPipelineOptions): P
         receiveMessage: pipeline.poller.stats().receiveRequests - receiveBase,
         deleteMessageBatch: deleteCalls,
       },
+      recordsReceived: pipeline.poller.stats().recordsReceived - recordsReceivedBase,
     }),
     resetCounters() {
       workerCalls = new Map();
       invocations = [];
       deleteCalls = 0;
       receiveBase = pipeline.poller.stats().receiveRequests;
+      recordsReceivedBase = pipeline.poller.stats().recordsReceived;
     },
     stop: () => pipeline.stop(),
   };

@@ -208,5 +208,6 @@ function mergeCounters(all: readonly BenchCounters[]): BenchCounters {
       receiveMessage: sum(all.map((counters) => counters.eventSourceCalls.receiveMessage)),
       deleteMessageBatch: sum(all.map((counters) => counters.eventSourceCalls.deleteMessageBatch)),
     },
+    recordsReceived: sum(all.map((counters) => counters.recordsReceived)),
   };
 }

@@ -1,24 +1,35 @@
-import { setTimeout as sleepMs } from 'node:timers/promises';
-import { REDRIVE_MAX_RECEIVE_COUNT } from '../functions/kycert-worker/constants.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type SandboxLogEntry, startKycertSandbox } from '../local/sandbox/index.js';
 import { benchMessages } from './benchMessages.js';
-import { type MeasuredPipeline, startMeasuredPipeline } from './measuredPipeline.js';
-import { type CostPerSuccess, costPerSuccess } from './p5Cost.js';
-import { median } from './stats.js';
+import { type MeasuredPipelineOptions, startMeasuredPipeline } from './measuredPipeline.js';
+import { P4_BASELINE, unpackP4Baseline } from './p4Baseline.js';
 
+/**
+ * P3 (issue 10 items 8 and 3): how much of kycert's rate limit a backlog gets, how often it runs into the
+ * limit, and what the flow control costs per message in SQS receives and Lambda-billed milliseconds — 80d7c5d's
+ * worker (its exact bundle, the proactive throttle in each environment) beside today's (one GCRA schedule in
+ * DynamoDB shared by all environments), at the same time, each with its own sandbox and pipeline. Then today's
+ * worker at several `KYCERT_MAX_IN_FUNCTION_WAIT_MS`, side by side, on a smaller backlog.
+ */
 export interface P3Options {
   /** Requests the sandbox allows per window (its "minute"). */
   limit: number;
   /** The window length; a whole number of seconds, so that `X-RateLimit-Reset` (epoch seconds) is exact. */
   windowMs: number;
-  /** Full windows measured, after the partial first one and one full warm-up window. */
-  measuredWindows: number;
-  /** Concurrent invocations; with `batchSize` records each, far more than `limit` per window could be sent. */
+  /** The backlog each side starts with, enqueued at once: at least 10 × limit. */
+  messages: number;
+  /** Concurrent invocations and execution environments (one environment per invocation, as Lambda scales). */
   concurrency: number;
   batchSize: number;
+  /** A side that has not drained by then is reported as it stands. */
+  timeoutMs: number;
+  /** The in-function wait thresholds compared (item 3), each with this backlog. */
+  threshold: { waitsMs: readonly number[]; messages: number };
 }
 
-/** One POST /bureau/runs as the sandbox answered it. */
+/** One request to kycert as the sandbox answered it. */
 export interface PostAnswer {
   atMs: number;
   status: number | 'reset' | 'client_gone';
@@ -31,143 +42,246 @@ export interface WindowCounts {
   rateLimited: number;
 }
 
-/** The worker's default (README, "Configuration"): 12 POSTs per key, redrive after 15 receives. */
-const MAX_ATTEMPTS = 12;
-
-/** The worker's own account of a POST it sent (its `decision` log entry). */
-export interface WorkerDecision {
-  atMs: number;
-  receiveCount: number;
-  httpStatus: number | undefined;
-  decision: string;
-  reason: string | undefined;
-}
-
-export interface P3ModeResult {
+export interface P3SideResult {
   label: string;
+  messages: number;
+  /** Whether the main queue emptied before the timeout. */
+  drained: boolean;
+  /** From the enqueue to the queue empty (or the timeout). */
+  drainMs: number;
+  /** Every window from the one holding the enqueue to the one holding the last request. */
   windows: WindowCounts[];
-  /** 429s the worker saw in the measured windows, by the receive count of the message that got it. */
-  rateLimitedByReceiveCount: Record<string, number>;
-  /** Of those, the ones on a message's last two receives, which the throttle no longer defers. */
-  rateLimitedOnLastReceives: number;
-  /** Dead-letter reasons the worker gave in the measured windows. */
-  deadLetterReasons: Record<string, number>;
-  /** Runs created over the measured windows / (limit × windows). */
+  /** Indexes into `windows` of the windows `utilisation` is taken over (see `backlogWindows`). */
+  measuredWindows: { first: number; count: number };
+  /** Runs created over the measured windows / (limit × their number). */
   utilisation: number;
-  /** 429s / POSTs over the measured windows. */
+  /** The same without the first measured window (the start: cold environments, the first bookings). */
+  utilisationAfterFirstWindow: number;
+  /** 429s / all requests to kycert, over the whole run. */
   rateLimitedShare: number;
-  /** The median window's runs created / limit. */
-  medianWindowUtilisation: number;
-  /** The worker's AWS calls per run created, over the measured windows. */
-  cost: CostPerSuccess;
+  posts: number;
+  created: number;
+  rateLimited: number;
+  /** Messages on the DLQ once drained. */
+  deadLettered: number;
+  /** Records the event source received / messages: every delivery counts. */
+  receivesPerMessage: number;
+  /** ReceiveMessage calls (Lambda's poller) / messages; includes empty long polls. */
+  receiveCallsPerMessage: number;
+  invocationsPerMessage: number;
+  /** Sum over invocations of the duration rounded up to the millisecond, as Lambda bills it, / messages. */
+  billedMsPerMessage: number;
 }
 
 export interface P3Result {
-  throttled: P3ModeResult;
-  unthrottled: P3ModeResult;
   limit: number;
   windowMs: number;
-  /** The backlog each side starts with: more than the measured windows can take. */
-  messagesPerMode: number;
+  concurrency: number;
+  batchSize: number;
+  baseline: P3SideResult;
+  current: P3SideResult;
+  /** Today's worker at each threshold, on `threshold.messages` messages each. */
+  thresholds: (P3SideResult & { maxInFunctionWaitMs: number })[];
 }
 
-/**
- * P3: how much of kycert's rate limit the pipeline uses, and how often it runs into it, with the proactive
- * throttle (threshold 0.15, the default) and without (`KYCERT_THROTTLE_THRESHOLD=0`). Both run at the same
- * time against sandboxes of their own with the same limit, over the same windows, each with a backlog that
- * would outlast the measurement if none of it were dead-lettered, so the limit (not the supply of messages) is
- * what bounds them until then.
- */
+/** 80d7c5d's defaults as its stack deployed them: 12 POSTs per key, redrive after maxReceiveCountFor(12) = 15. */
+export const BASELINE_MAX_ATTEMPTS = 12;
+export const BASELINE_MAX_RECEIVE_COUNT = 15;
+
+interface SideSpec {
+  label: string;
+  prefix: string;
+  messages: number;
+  pipeline: Partial<MeasuredPipelineOptions>;
+}
+
 export async function measureP3RateLimit(options: P3Options): Promise<P3Result> {
   if (options.windowMs % 1000 !== 0) throw new RangeError('windowMs must be whole seconds');
-  const messagesPerMode =
-    options.limit * (options.measuredWindows + 3) + options.concurrency * options.batchSize;
-  const modes = [
-    { label: 'with throttle (threshold 0.15)', workerEnv: {} as Record<string, string> },
-    { label: 'without throttle', workerEnv: { KYCERT_THROTTLE_THRESHOLD: '0' } },
-  ];
+  const dir = mkdtempSync(join(tmpdir(), 'kycert-p3-'));
+  try {
+    const bundle = unpackP4Baseline(dir);
+    const [baseline, current] = (await runSides(options, [
+      {
+        label: `80d7c5d (throttle per environment)`,
+        prefix: 'p3-old',
+        messages: options.messages,
+        pipeline: {
+          handler: { module: bundle.path, export: 'handler' },
+          maxAttempts: BASELINE_MAX_ATTEMPTS,
+          maxReceiveCount: BASELINE_MAX_RECEIVE_COUNT,
+        },
+      },
+      { label: 'now (shared schedule)', prefix: 'p3-new', messages: options.messages, pipeline: {} },
+    ])) as [P3SideResult, P3SideResult];
+    const thresholds = await runSides(
+      options,
+      options.threshold.waitsMs.map((waitMs) => ({
+        label: `now, KYCERT_MAX_IN_FUNCTION_WAIT_MS=${waitMs}`,
+        prefix: `p3-wait${waitMs}`,
+        messages: options.threshold.messages,
+        pipeline: { workerEnv: { KYCERT_MAX_IN_FUNCTION_WAIT_MS: String(waitMs) } },
+      })),
+    );
+    return {
+      limit: options.limit,
+      windowMs: options.windowMs,
+      concurrency: options.concurrency,
+      batchSize: options.batchSize,
+      baseline,
+      current,
+      thresholds: thresholds.map((side, i) => ({
+        ...side,
+        maxInFunctionWaitMs: options.threshold.waitsMs[i] as number,
+      })),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Each side with its own sandbox and pipeline, all at the same time, each until drained or the timeout. */
+async function runSides(options: P3Options, specs: readonly SideSpec[]): Promise<P3SideResult[]> {
   const sides = await Promise.all(
-    modes.map(async (mode) => {
+    specs.map(async (spec) => {
       const answers: PostAnswer[] = [];
-      const decisions: WorkerDecision[] = [];
       const sandbox = await startKycertSandbox({
         rateLimitPerMinute: options.limit,
         rateLimitWindowMs: options.windowMs,
         log: (entry) => {
-          if (isCreateRun(entry)) answers.push({ atMs: Date.parse(entry.time), status: entry.status });
+          if (isKycertCall(entry)) answers.push({ atMs: Date.parse(entry.time), status: entry.status });
         },
       });
-      const pipeline = await startMeasuredPipeline({
-        kycert: { baseUrl: sandbox.baseUrl, apiKey: sandbox.apiKey },
-        concurrency: options.concurrency,
-        // One execution environment per concurrent invocation, as Lambda scales: each its own process,
-        // throttle and connection pool, coordinated by nothing but kycert's answers.
-        environments: options.concurrency,
-        batchSize: options.batchSize,
-        // The deployed default; the redrive maxReceiveCount follows from it.
-        maxAttempts: MAX_ATTEMPTS,
-        workerEnv: mode.workerEnv,
-        onDecision: (entry, atMs) =>
-          decisions.push({
-            atMs,
-            receiveCount: Number(entry.receive_count),
-            httpStatus: typeof entry.http_status === 'number' ? entry.http_status : undefined,
-            decision: String(entry.decision),
-            reason: typeof entry.reason === 'string' ? entry.reason : undefined,
-          }),
-      });
-      return { mode, sandbox, pipeline, answers, decisions };
+      try {
+        const pipeline = await startMeasuredPipeline({
+          kycert: { baseUrl: sandbox.baseUrl, apiKey: sandbox.apiKey },
+          concurrency: options.concurrency,
+          environments: options.concurrency,
+          batchSize: options.batchSize,
+          // Today's default attempt budget; the queue's redrive is the deployed one unless the side says.
+          maxAttempts: 12,
+          ...spec.pipeline,
+          // The sandbox's limit, as `npm start --kycert-rate-limit/--kycert-rate-window` tells the worker
+          // (KYCERT_RATE_LIMIT_*); 80d7c5d's worker has no such setting and ignores them.
+          workerEnv: {
+            KYCERT_RATE_LIMIT_PER_MINUTE: String((options.limit * 60_000) / options.windowMs),
+            KYCERT_RATE_LIMIT_WINDOW_SECONDS: String(options.windowMs / 1000),
+            ...spec.pipeline.workerEnv,
+          },
+        });
+        return { spec, sandbox, pipeline, answers };
+      } catch (error) {
+        await sandbox.close();
+        throw error;
+      }
     }),
   );
   try {
-    await Promise.all(
-      sides.map((side, i) => side.pipeline.enqueue(benchMessages(`p3-${i}`, messagesPerMode))),
+    return await Promise.all(
+      sides.map(async ({ spec, pipeline, answers }) => {
+        pipeline.resetCounters();
+        const enqueuedAtMs = Date.now();
+        await pipeline.enqueue(benchMessages(spec.prefix, spec.messages));
+        const drained = await pipeline.waitUntilSettled(options.timeoutMs);
+        const drainMs = Date.now() - enqueuedAtMs;
+        const counters = pipeline.counters();
+        const snapshot = await pipeline.pipeline.snapshot();
+        return summariseSide({
+          label: spec.label,
+          messages: spec.messages,
+          drained,
+          drainMs,
+          enqueuedAtMs,
+          answers,
+          limit: options.limit,
+          windowMs: options.windowMs,
+          deadLettered: snapshot.deadLettered,
+          recordsReceived: counters.recordsReceived,
+          receiveCalls: counters.eventSourceCalls.receiveMessage,
+          invocationDurationsMs: counters.invocations.map((invocation) => invocation.durationMs),
+        });
+      }),
     );
-    // Skip the window already under way and one full window: the backlog's first burst is not steady state.
-    const firstMeasuredMs = windowStart(Date.now(), options.windowMs) + 2 * options.windowMs;
-    const endMs = firstMeasuredMs + options.measuredWindows * options.windowMs;
-    await sleepMs(firstMeasuredMs - Date.now());
-    for (const side of sides) side.pipeline.resetCounters();
-    await sleepMs(endMs - Date.now());
-    const calls = sides.map((side) => side.pipeline.counters());
-    // Answers to requests sent before the end may still be on their way.
-    await sleepMs(250);
-    const results = sides.map((side, i) => {
-      const windows = countWindows(side.answers, firstMeasuredMs, options.windowMs, options.measuredWindows);
-      const decisions = side.decisions.filter((entry) => entry.atMs >= firstMeasuredMs && entry.atMs < endMs);
-      const rateLimited = decisions.filter((entry) => entry.httpStatus === 429);
-      const result: P3ModeResult = {
-        ...summarise(
-          side.mode.label,
-          windows,
-          options.limit,
-          calls[i] as ReturnType<MeasuredPipeline['counters']>,
-        ),
-        rateLimitedByReceiveCount: tally(rateLimited.map((entry) => String(entry.receiveCount))),
-        rateLimitedOnLastReceives: rateLimited.filter(
-          (entry) => entry.receiveCount >= REDRIVE_MAX_RECEIVE_COUNT - 1,
-        ).length,
-        deadLetterReasons: tally(
-          decisions.filter((entry) => entry.decision === 'deadLetter').map((entry) => String(entry.reason)),
-        ),
-      };
-      return result;
-    });
-    return {
-      throttled: results[0] as P3ModeResult,
-      unthrottled: results[1] as P3ModeResult,
-      limit: options.limit,
-      windowMs: options.windowMs,
-      messagesPerMode,
-    };
   } finally {
     await Promise.all(sides.map((side) => side.pipeline.stop()));
     await Promise.all(sides.map((side) => side.sandbox.close()));
   }
 }
 
-function isCreateRun(entry: SandboxLogEntry): boolean {
-  return entry.method === 'POST' && entry.path.endsWith('/bureau/runs');
+export interface SideObservations {
+  label: string;
+  messages: number;
+  drained: boolean;
+  drainMs: number;
+  enqueuedAtMs: number;
+  answers: readonly PostAnswer[];
+  limit: number;
+  windowMs: number;
+  deadLettered: number;
+  recordsReceived: number;
+  receiveCalls: number;
+  invocationDurationsMs: readonly number[];
+}
+
+export function summariseSide(observed: SideObservations): P3SideResult {
+  const { answers, windowMs, limit, messages } = observed;
+  const firstWindowMs = windowStart(observed.enqueuedAtMs, windowMs);
+  const lastAtMs = Math.max(observed.enqueuedAtMs, ...answers.map((answer) => answer.atMs));
+  const windows = countWindows(
+    answers,
+    firstWindowMs,
+    windowMs,
+    Math.floor((windowStart(lastAtMs, windowMs) - firstWindowMs) / windowMs) + 1,
+  );
+  const measuredWindows = backlogWindows(windows);
+  const measured = windows.slice(measuredWindows.first, measuredWindows.first + measuredWindows.count);
+  const total = (key: 'posts' | 'created' | 'rateLimited', of: readonly WindowCounts[]) =>
+    of.reduce((sum, window) => sum + window[key], 0);
+  const posts = total('posts', windows);
+  const rateLimited = total('rateLimited', windows);
+  return {
+    label: observed.label,
+    messages,
+    drained: observed.drained,
+    drainMs: observed.drainMs,
+    windows,
+    measuredWindows,
+    utilisation: measured.length === 0 ? Number.NaN : total('created', measured) / (limit * measured.length),
+    utilisationAfterFirstWindow:
+      measured.length < 2
+        ? Number.NaN
+        : total('created', measured.slice(1)) / (limit * (measured.length - 1)),
+    rateLimitedShare: posts === 0 ? 0 : rateLimited / posts,
+    posts,
+    created: total('created', windows),
+    rateLimited,
+    deadLettered: observed.deadLettered,
+    receivesPerMessage: observed.recordsReceived / messages,
+    receiveCallsPerMessage: observed.receiveCalls / messages,
+    invocationsPerMessage: observed.invocationDurationsMs.length / messages,
+    billedMsPerMessage: billedMs(observed.invocationDurationsMs) / messages,
+  };
+}
+
+/** Lambda bills each invocation's duration rounded up to the millisecond. */
+export function billedMs(durationsMs: readonly number[]): number {
+  return durationsMs.reduce((sum, durationMs) => sum + Math.ceil(durationMs), 0);
+}
+
+/**
+ * The windows the limit, not the supply of messages, bounds: every full window after the one the backlog was
+ * enqueued in (which the first requests reach only part of) up to, not including, the window of the last run
+ * created (in which the backlog runs out part-way). A run with fewer than three windows has none.
+ */
+export function backlogWindows(windows: readonly WindowCounts[]): { first: number; count: number } {
+  let last = -1;
+  windows.forEach((window, index) => {
+    if (window.created > 0) last = index;
+  });
+  return { first: 1, count: Math.max(0, last - 1) };
+}
+
+function isKycertCall(entry: SandboxLogEntry): boolean {
+  return entry.path.includes('/bureau/');
 }
 
 /** The start of the fixed window holding `atMs`; windows are aligned on multiples of `windowMs`, as the sandbox's. */
@@ -205,21 +319,4 @@ export function tally(values: readonly string[]): Record<string, number> {
   return counts;
 }
 
-function summarise(
-  label: string,
-  windows: WindowCounts[],
-  limit: number,
-  calls: ReturnType<MeasuredPipeline['counters']>,
-): Omit<P3ModeResult, 'rateLimitedByReceiveCount' | 'rateLimitedOnLastReceives' | 'deadLetterReasons'> {
-  const created = windows.reduce((total, window) => total + window.created, 0);
-  const posts = windows.reduce((total, window) => total + window.posts, 0);
-  const rateLimited = windows.reduce((total, window) => total + window.rateLimited, 0);
-  return {
-    label,
-    windows,
-    utilisation: created / (limit * windows.length),
-    rateLimitedShare: posts === 0 ? 0 : rateLimited / posts,
-    medianWindowUtilisation: median(windows.map((window) => window.created / limit)),
-    cost: costPerSuccess(calls, Math.max(created, 1)),
-  };
-}
+export const P3_BASELINE_COMMIT = P4_BASELINE.commit.slice(0, 7);

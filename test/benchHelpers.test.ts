@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { p2FaultScript } from '../bench/p2FunctionTime.js';
-import { countWindows, tally, windowStart } from '../bench/p3RateLimit.js';
+import {
+  backlogWindows,
+  billedMs,
+  countWindows,
+  summariseSide,
+  tally,
+  windowStart,
+} from '../bench/p3RateLimit.js';
 import { costPerSuccess } from '../bench/p5Cost.js';
 import type { BenchResults } from '../bench/report.js';
 import { finalLine } from '../bench/report.js';
@@ -87,6 +94,62 @@ describe('P3 windows', () => {
   });
 });
 
+describe('P3 per side', () => {
+  const window = (created: number) => ({ windowStartMs: 0, posts: created, created, rateLimited: 0 });
+
+  it('measures the limit over the full windows before the one the backlog ran out in', () => {
+    expect(backlogWindows([window(5), window(30), window(30), window(12), window(0)])).toEqual({
+      first: 1,
+      count: 2,
+    });
+    expect(backlogWindows([window(5), window(12)])).toEqual({ first: 1, count: 0 });
+  });
+
+  it('bills every invocation rounded up to the millisecond', () => {
+    expect(billedMs([0.2, 1, 1.01, 250.5])).toBe(1 + 1 + 2 + 251);
+  });
+
+  it('counts windows from the enqueue to the last answer, and divides by messages', () => {
+    // Prepare: L = 2 per 1 s window; enqueued at 0.5 s; 3 runs, a 429 and a second delivery for one message.
+    const answers = [
+      { atMs: 600, status: 202 },
+      { atMs: 1_100, status: 202 },
+      { atMs: 1_200, status: 202 },
+      { atMs: 1_300, status: 429 },
+      { atMs: 2_100, status: 202 },
+    ];
+    // Act
+    const side = summariseSide({
+      label: 'x',
+      messages: 4,
+      drained: true,
+      drainMs: 2_000,
+      enqueuedAtMs: 500,
+      answers,
+      limit: 2,
+      windowMs: 1_000,
+      deadLettered: 0,
+      recordsReceived: 5,
+      receiveCalls: 6,
+      invocationDurationsMs: [10.2, 20],
+    });
+    // Assess
+    expect(side.windows.map((w) => [w.posts, w.created, w.rateLimited])).toEqual([
+      [1, 1, 0],
+      [3, 2, 1],
+      [1, 1, 0],
+    ]);
+    expect(side.measuredWindows).toEqual({ first: 1, count: 1 });
+    expect(side.utilisation).toBe(1);
+    expect(side.utilisationAfterFirstWindow).toBeNaN();
+    expect(side.rateLimitedShare).toBe(1 / 5);
+    expect(side.receivesPerMessage).toBe(5 / 4);
+    expect(side.receiveCallsPerMessage).toBe(6 / 4);
+    expect(side.invocationsPerMessage).toBe(2 / 4);
+    expect(side.billedMsPerMessage).toBe(31 / 4);
+  });
+});
+
 describe('P3 tally', () => {
   it('counts each distinct value', () => {
     expect(tally(['14', '15', '14', 'retries_exhausted'])).toEqual({
@@ -155,16 +218,24 @@ describe('final line', () => {
       baselineMsPerMessage: 1,
       ratio: 2.00049,
     };
-    const mode = {
-      rateLimitedByReceiveCount: {},
-      rateLimitedOnLastReceives: 0,
-      deadLetterReasons: {},
+    const side = {
       label: '',
+      messages: 300,
+      drained: true,
+      drainMs: 1,
       windows: [],
+      measuredWindows: { first: 1, count: 9 },
       utilisation: 0.95,
+      utilisationAfterFirstWindow: 0.96,
       rateLimitedShare: 0.01234,
-      medianWindowUtilisation: 1,
-      cost,
+      posts: 1,
+      created: 1,
+      rateLimited: 0,
+      deadLettered: 0,
+      receivesPerMessage: 1.23456,
+      receiveCallsPerMessage: 1,
+      invocationsPerMessage: 1,
+      billedMsPerMessage: 45.678,
     };
     const p4Side = {
       bytes: 0,
@@ -198,11 +269,13 @@ describe('final line', () => {
         p5: cost,
       },
       p3: {
-        throttled: mode,
-        unthrottled: { ...mode, utilisation: 1 },
-        limit: 100,
-        windowMs: 10_000,
-        messagesPerMode: 1,
+        limit: 30,
+        windowMs: 3_000,
+        concurrency: 4,
+        batchSize: 10,
+        baseline: { ...side, utilisation: 1, deadLettered: 7 },
+        current: side,
+        thresholds: [{ ...side, maxInFunctionWaitMs: 0 }],
       },
       p4: {
         nodeOptions: '--enable-source-maps',
@@ -228,6 +301,9 @@ describe('final line', () => {
       'p2_busy_ratio',
       'p3_utilisation',
       'p3_429_share',
+      'p3_receives_per_message',
+      'p3_billed_ms_per_message',
+      'p3_dead_lettered',
       'p4_bundle_bytes',
       'p4_init_ratio',
       'p4_init_ms',
@@ -238,6 +314,9 @@ describe('final line', () => {
       p2_busy_ratio: 0.01,
       p3_utilisation: 0.95,
       p3_429_share: 0.0123,
+      p3_receives_per_message: 1.235,
+      p3_billed_ms_per_message: 45.7,
+      p3_dead_lettered: 0,
       p4_bundle_bytes: 123,
       p4_init_ratio: 0.735,
       p4_init_ms: 99.9,

@@ -47,6 +47,8 @@ export interface LocalPipelineOptions {
   visibilityTimeoutSeconds?: number;
   /** @default 4 (short, so a local run ends quickly) */
   maxAttempts?: number;
+  /** The main queue's redrive `maxReceiveCount`. @default as deployed (startLocalAws's default) */
+  maxReceiveCount?: number;
   /** @default 1 s */
   backoffBaseSeconds?: number;
   /** @default 4 s */
@@ -182,6 +184,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
       sqsPort: options.sqsPort,
       dynamodbPort: options.dynamodbPort,
       maxAttempts: options.maxAttempts ?? 4,
+      maxReceiveCount: options.maxReceiveCount,
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 6 * functionTimeoutSeconds,
       statusChecks: followRuns,
     });
