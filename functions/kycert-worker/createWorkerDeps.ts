@@ -17,8 +17,11 @@ import { RateLimitGovernor } from './rateLimitGovernor.js';
 import { SharedFlowControl } from './sharedFlowControl.js';
 import { StatusCheckQueue } from './statusCheckQueue.js';
 
-/** A booked slot is come back for a second early: visibility timeouts are whole seconds. */
-const DEFER_LEAD_MS = 1_000;
+/**
+ * A booked slot is come back for this early: visibility timeouts are whole seconds (rounded down, so 0.25–1.25 s
+ * early), and a delivery that much slower still finds its slot. 1 s cost a quarter more billed ms (BENCHMARKS.md, P3).
+ */
+const DEFER_LEAD_MS = 250;
 /** A booked slot half a second past is given up for a new one, so that late comers do not bunch. */
 const MAX_LATE_MS = 500;
 
