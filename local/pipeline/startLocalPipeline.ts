@@ -348,7 +348,9 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
           statusChecksPending: checks,
           deadLettered: dlq,
           invocationsInFlight:
-            poller.stats().invocationsInFlight + (statusCheckPoller?.stats().invocationsInFlight ?? 0),
+            poller.stats().invocationsInFlight +
+            (statusCheckPoller?.stats().invocationsInFlight ?? 0) +
+            (receiver?.invocationsInFlight() ?? 0),
         };
       },
       async waitUntilSettled({ timeoutMs, onProgress, pollMs = 250 }) {

@@ -21,6 +21,8 @@ export interface LocalWebhookReceiver {
   readonly url: string;
   readonly functionUrl: RunningFunctionUrl;
   readonly environments: ExecutionEnvironments;
+  /** Webhooks being handled now: a decision recorded but its event not yet published is one of them. */
+  invocationsInFlight(): number;
   stop(): Promise<void>;
 }
 
@@ -44,24 +46,30 @@ export async function startWebhookReceiver(options: {
     output: options.output,
   });
   const stopping = new AbortController();
+  let inFlight = 0;
   let functionUrl: RunningFunctionUrl;
   try {
     functionUrl = await startFunctionUrl({
       functionTimeoutSeconds: RECEIVER_TIMEOUT_SECONDS,
       region: options.region,
       handler: async (event, context) => {
-        const environment = await environments.reserve(stopping.signal);
-        if (environment === undefined) throw new Error('the webhook receiver is stopping');
-        // The environments' protocol carries any JSON event; this one is the Function URL's, not SQS's.
-        const result = await environment.invoke(
-          event as unknown as SQSEvent,
-          context,
-          RECEIVER_TIMEOUT_SECONDS * 1000,
-        );
-        if (result.kind === 'returned') return result.response;
-        throw result.kind === 'threw' || result.kind === 'runtimeExited'
-          ? result.error
-          : new Error('the webhook receiver timed out');
+        inFlight += 1;
+        try {
+          const environment = await environments.reserve(stopping.signal);
+          if (environment === undefined) throw new Error('the webhook receiver is stopping');
+          // The environments' protocol carries any JSON event; this one is the Function URL's, not SQS's.
+          const result = await environment.invoke(
+            event as unknown as SQSEvent,
+            context,
+            RECEIVER_TIMEOUT_SECONDS * 1000,
+          );
+          if (result.kind === 'returned') return result.response;
+          throw result.kind === 'threw' || result.kind === 'runtimeExited'
+            ? result.error
+            : new Error('the webhook receiver timed out');
+        } finally {
+          inFlight -= 1;
+        }
       },
     });
   } catch (error) {
@@ -72,6 +80,7 @@ export async function startWebhookReceiver(options: {
     url: functionUrl.url,
     functionUrl,
     environments,
+    invocationsInFlight: () => inFlight,
     async stop() {
       stopping.abort();
       await functionUrl.stop();
