@@ -9,7 +9,7 @@
  * import); "no cuts" against 80d7c5d is what the code itself grew by. Variants marked "not shipped"
  * measure a possibility the shipped bundle does not take (BENCHMARKS.md, P4, says why).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -67,8 +67,8 @@ const WITH_TRACER: SourceRewrite = {
   rewrite: (source) => {
     const edits: [string, string][] = [
       [
-        "import { SQSClient } from '@aws-sdk/client-sqs';",
-        "import { SQSClient } from '@aws-sdk/client-sqs';\nimport { Tracer } from '@aws-lambda-powertools/tracer';",
+        "import type { SQSClient } from '@aws-sdk/client-sqs';",
+        "import type { SQSClient } from '@aws-sdk/client-sqs';\nimport { Tracer } from '@aws-lambda-powertools/tracer';",
       ],
       ['): WorkerDeps {', '): WorkerDeps {\n  const tracer = new Tracer({ serviceName: SERVICE_NAME });'],
       [
@@ -85,9 +85,15 @@ const WITH_TRACER: SourceRewrite = {
   },
 };
 
-/** 80d7c5d's options: no `sourcesContent: false`, no `esbuildDetection`. */
+/** The shipped options in one `index.mjs`: what is reached through `import()` inlined, evaluated on first use. */
+const ONE_FILE = (shipped: BuildOptions): BuildOptions => {
+  const { splitting: _splitting, chunkNames: _chunkNames, external: _external, ...rest } = shipped;
+  return rest;
+};
+
+/** 80d7c5d's options: no `sourcesContent: false`, no `esbuildDetection`, one file. */
 const OLD_OPTIONS = (shipped: BuildOptions): BuildOptions => {
-  const { sourcesContent: _sourcesContent, define: _define, ...rest } = shipped;
+  const { sourcesContent: _sourcesContent, define: _define, ...rest } = ONE_FILE(shipped);
   return rest;
 };
 
@@ -116,6 +122,12 @@ const VARIANTS: readonly Variant[] = [
     rewrites: [ZOD_NAMED_IMPORT],
   },
   { label: 'all cuts (shipped)', options: (shipped) => shipped, ownSourcesMap: true },
+  {
+    label: 'not shipped: all cuts in one index.mjs (no splitting)',
+    reference: 'all cuts (shipped)',
+    options: ONE_FILE,
+    ownSourcesMap: true,
+  },
   {
     label: 'not shipped: + Powertools Tracer',
     reference: 'all cuts (shipped)',
@@ -189,6 +201,7 @@ try {
     reference: string | undefined;
     path: string;
     bytes: number;
+    initBytes: number;
     sourceMapBytes: number;
     byGroup: ReturnType<typeof bytesByGroup>;
   }[] = [];
@@ -203,24 +216,29 @@ try {
       VARIANTS.some((other) => picked(other) && other.reference === variant.label),
   );
   for (const [index, variant] of chosen.entries()) {
-    const outfile = join(dir, `variant-${index}`, 'index.mjs');
+    const outdir = join(dir, `variant-${index}`);
     const result = await build({
       ...variant.options(WORKER_BUNDLE_OPTIONS),
-      outfile,
+      outdir,
       metafile: true,
       plugins: [variantPlugin(variant)],
     });
+    const maps = readdirSync(outdir).filter((file) => file.endsWith('.map'));
     if (variant.ownSourcesMap) {
-      const map = `${outfile}.map`;
-      writeFileSync(map, JSON.stringify(ownSourcesOnly(JSON.parse(readFileSync(map, 'utf8')))));
+      for (const map of maps) {
+        const path = join(outdir, map);
+        writeFileSync(path, JSON.stringify(ownSourcesOnly(JSON.parse(readFileSync(path, 'utf8')))));
+      }
     }
+    const outfile = join(outdir, 'index.mjs');
     const composition = bundleComposition(result.metafile);
     built.push({
       label: variant.label,
       reference: variant.reference,
       path: outfile,
       bytes: composition.bytes,
-      sourceMapBytes: statSync(`${outfile}.map`).size,
+      initBytes: composition.initBytes,
+      sourceMapBytes: maps.reduce((sum, map) => sum + statSync(join(outdir, map)).size, 0),
       byGroup: bytesByGroup(composition.bySource),
     });
   }
@@ -237,7 +255,10 @@ try {
     { rounds, warmInvocations: 3 },
   );
   const samplesOf = (index: number) => (run.bundles[index]?.samples ?? []) as ColdStartSample[];
-  const sizes = [{ bytes: baseline.bytes, sourceMapBytes: baseline.sourceMapBytes }, ...built];
+  const sizes = [
+    { bytes: baseline.bytes, initBytes: baseline.bytes, sourceMapBytes: baseline.sourceMapBytes },
+    ...built,
+  ];
   const referenceIndex = (label: string | undefined) =>
     label === undefined ? 1 : 1 + built.findIndex((variant) => variant.label === label);
   const ratios = (index: number, reference: number) =>
@@ -250,6 +271,7 @@ try {
   const rows = run.bundles.map((summary, index) => ({
     variant: summary.label,
     bytes: sizes[index]?.bytes ?? 0,
+    initBytes: sizes[index]?.initBytes ?? 0,
     sourceMapBytes: sizes[index]?.sourceMapBytes ?? 0,
     initMs: summary.initMs,
     initCpuMs: median(withoutWarmUp(samplesOf(index), 1).map((sample) => sample.initCpuMs)),
@@ -266,11 +288,11 @@ try {
   const r = (value: number) => value.toFixed(3);
   process.stdout.write(
     `${[
-      '| variant | index.mjs B | map B | init ms (CPU) | 1st POST ms | 1st invocation ms | next invocations ms (CPU) | init + 1st POST ÷ 80d7c5d | measured against | init + 1st POST ÷ it | init CPU ÷ it | init + 1st invocation CPU ÷ it |',
+      '| variant | JS B (loaded at init) | maps B | init ms (CPU) | 1st POST ms | 1st invocation ms | next invocations ms (CPU) | init + 1st POST ÷ 80d7c5d | measured against | init + 1st POST ÷ it | init CPU ÷ it | init + 1st invocation CPU ÷ it |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
       ...rows.map(
         (row) =>
-          `| ${row.variant} | ${row.bytes.toLocaleString('en-US')} | ${row.sourceMapBytes.toLocaleString('en-US')} | ` +
+          `| ${row.variant} | ${row.bytes.toLocaleString('en-US')} (${row.initBytes.toLocaleString('en-US')}) | ${row.sourceMapBytes.toLocaleString('en-US')} | ` +
           `${f(row.initMs)} (${f(row.initCpuMs)}) | ${f(row.firstPostMs)} | ${f(row.firstInvocationMs)} | ${f(row.nextInvocationMs)} (${f(row.nextInvocationCpuMs)}) | ` +
           `${r(row.vs80d7c5d.initPlusFirstPost)} | ${row.reference} | ${r(row.vsReference.initPlusFirstPost)} | ` +
           `${r(row.vsReference.initCpu)} | ${r(row.vsReference.initPlusFirstInvocationCpu)} |`,

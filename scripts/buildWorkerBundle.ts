@@ -7,8 +7,16 @@
  *
  * `npm run build:worker` runs it alone.
  */
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decode, encode, type SourceMapSegment } from '@jridgewell/sourcemap-codec';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
@@ -36,6 +44,12 @@ export const WORKER_BUNDLE_FILE = 'index.mjs';
  *   Node.js ships as `fetch`), which leaves out the experimental Milo HTTP parser — two base64 WebAssembly
  *   builds that undici loads only when asked to (`UNDICI_USE_MILO`, the `useMilo` option; we ask for neither).
  *   The llhttp parser undici uses by default stays, in both its builds (WASM SIMD, and the fallback).
+ * - `splitting`: what is reached only through `await import()` goes into chunks of its own, beside `index.mjs`,
+ *   loaded on first use — the SQS and EventBridge clients (functions/kycert-worker/lazyClient.ts), and the
+ *   credential providers the SDK itself imports on demand. Code shared by the two sides (the Smithy core) is in
+ *   chunks that `index.mjs` imports, once. The asset is the directory (`Code.fromAsset(bundleDir('worker'))`).
+ *   `bowser` (the SDK's browser user agent parser, behind an `import()` esbuild keeps as a chunk although the
+ *   code around it is dropped) is left out: nothing in the bundle refers to it.
  */
 export const WORKER_BUNDLE_OPTIONS = {
   absWorkingDir: repoRoot,
@@ -48,21 +62,30 @@ export const WORKER_BUNDLE_OPTIONS = {
   minify: true,
   sourcemap: true,
   sourcesContent: false,
+  splitting: true,
+  entryNames: 'index',
+  chunkNames: '[name]-[hash]',
+  outExtension: { '.js': '.mjs' },
+  external: ['bowser'],
   define: { esbuildDetection: '1' },
   banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
   logLevel: 'warning',
 } as const satisfies BuildOptions;
 
 export interface WorkerBundle {
-  /** The bundle's path: `<outdir>/index.mjs`, its source map beside it. */
+  /** The bundle's entry: `<outdir>/index.mjs`, its source map and its chunks (each with its map) beside it. */
   path: string;
+  /** Every file of the bundle, by name (`index.mjs`, `index.mjs.map`, `<chunk>-<hash>.mjs`, …). */
+  files: string[];
   /** esbuild's metafile, to say what the bytes are made of (bench P4). */
   metafile: Metafile;
 }
 
 /**
- * Builds into a fresh directory and then moves each file into `outdir`: a rename is atomic, so a synth
- * reading `dist/worker` at the same time (parallel test files) sees the old bundle or the new one, whole.
+ * Builds into a fresh directory and then moves each file into `outdir`: a rename is atomic, and the chunks'
+ * names carry their content's hash, so a synth reading `dist/worker` at the same time (parallel test files)
+ * finds every chunk the `index.mjs` it reads imports; `index.mjs` goes last, and the old build's chunks are
+ * removed after it.
  */
 export async function buildWorkerBundle(outdir: string = WORKER_BUNDLE_DIR): Promise<WorkerBundle> {
   return buildBundle(WORKER_BUNDLE_OPTIONS, outdir);
@@ -97,17 +120,21 @@ async function buildBundle(options: BuildOptions, outdir: string): Promise<Worke
   mkdirSync(outdir, { recursive: true });
   const staging = mkdtempSync(join(outdir, '..', '.bundle-build-'));
   try {
-    const result = await build({
-      ...options,
-      outfile: join(staging, WORKER_BUNDLE_FILE),
-      metafile: true,
-    });
-    const mapPath = join(staging, `${WORKER_BUNDLE_FILE}.map`);
-    writeFileSync(mapPath, JSON.stringify(ownSourcesOnly(JSON.parse(readFileSync(mapPath, 'utf8')))));
-    for (const file of [WORKER_BUNDLE_FILE, `${WORKER_BUNDLE_FILE}.map`]) {
+    const result = await build({ ...options, outdir: staging, metafile: true });
+    const files = readdirSync(staging);
+    for (const map of files.filter((file) => file.endsWith('.map'))) {
+      const mapPath = join(staging, map);
+      writeFileSync(mapPath, JSON.stringify(ownSourcesOnly(JSON.parse(readFileSync(mapPath, 'utf8')))));
+    }
+    const entryLast = (file: string) => (basename(file).startsWith(`${WORKER_BUNDLE_FILE}`) ? 1 : 0);
+    for (const file of [...files].sort((a, b) => entryLast(a) - entryLast(b))) {
       renameSync(join(staging, file), join(outdir, file));
     }
-    return { path: join(outdir, WORKER_BUNDLE_FILE), metafile: result.metafile };
+    const kept = new Set(files);
+    for (const file of readdirSync(outdir)) {
+      if (/\.mjs(\.map)?$/.test(file) && !kept.has(file)) rmSync(join(outdir, file), { force: true });
+    }
+    return { path: join(outdir, WORKER_BUNDLE_FILE), files: files.sort(), metafile: result.metafile };
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }

@@ -34,6 +34,41 @@ describe('worker bundle', () => {
     expect(map.sourcesContent).toBeUndefined();
   });
 
+  it('loads the SQS and EventBridge clients on first use, each module in one file only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kycert-queue-worker-bundle-test-'));
+    try {
+      const { metafile, files } = await buildWorkerBundle(dir);
+      // What a cold start loads: index.mjs and the chunks it imports statically, transitively.
+      const atInit = new Set<string>();
+      const load = (output: string) => {
+        if (atInit.has(output)) return;
+        atInit.add(output);
+        for (const { path, kind } of metafile.outputs[output]?.imports ?? []) {
+          if (kind === 'import-statement' && metafile.outputs[path] !== undefined) load(path);
+        }
+      };
+      const entry = Object.keys(metafile.outputs).find((output) => output.endsWith('/index.mjs')) ?? '';
+      load(entry);
+      const inputsOf = (outputs: string[]) =>
+        outputs.flatMap((output) => Object.keys(metafile.outputs[output]?.inputs ?? {}));
+      const initInputs = inputsOf([...atInit]);
+      expect(initInputs.filter((input) => /@aws-sdk\/client-(sqs|eventbridge)\//.test(input))).toEqual([]);
+      expect(initInputs.some((input) => input.includes('@aws-sdk/client-dynamodb/'))).toBe(true);
+      const everyInput = inputsOf(Object.keys(metafile.outputs).filter((output) => output.endsWith('.mjs')));
+      expect(everyInput.some((input) => input.includes('@aws-sdk/client-sqs/'))).toBe(true);
+      // The Smithy core and the rest: never in two chunks.
+      expect(everyInput.filter((input, index) => everyInput.indexOf(input) !== index)).toEqual([]);
+      // Every chunk has its map, cut to our own sources.
+      for (const file of files.filter((name) => name.endsWith('.mjs'))) {
+        expect(files).toContain(`${file}.map`);
+        const map = JSON.parse(readFileSync(join(dir, `${file}.map`), 'utf8')) as { sources: string[] };
+        expect(map.sources.filter((source) => source.includes('node_modules/'))).toEqual([]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("bundles undici's llhttp parsers and not its experimental Milo ones", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kycert-queue-worker-bundle-test-'));
     try {
