@@ -28,6 +28,8 @@ export const WORKER_BUNDLE_DIR = join(repoRoot, 'dist', 'worker');
 export const API_KEY_AGE_CHECK_BUNDLE_DIR = join(repoRoot, 'dist', 'api-key-age-check');
 export const WEBHOOK_RECEIVER_BUNDLE_DIR = join(repoRoot, 'dist', 'kycert-webhook');
 export const WORKER_BUNDLE_FILE = 'index.mjs';
+/** The worker bundle's second entry point (functions/kycert-worker/undiciChunk.ts): its output is removed. */
+export const UNDICI_ENTRY = 'undici-entry';
 
 /**
  * ESM with a `createRequire` banner because undici and the AWS SDK still `require()` Node built-ins. Every
@@ -36,7 +38,7 @@ export const WORKER_BUNDLE_FILE = 'index.mjs';
  * ran against. The source map lets `--enable-source-maps` (the function's NODE_OPTIONS) point stack traces
  * at the TypeScript sources.
  *
- * Two options are there for the cold start (issue 14, BENCHMARKS.md P4, each measured by bench/p4Cuts.ts):
+ * These are there for the cold start (issue 14, BENCHMARKS.md P4, each measured by bench/p4Cuts.ts):
  * - `sourcesContent: false`: the map keeps the positions but not a copy of every source file, so Node, which
  *   reads the whole map when the bundle loads, parses a third of it; stack traces stay mapped. The build then
  *   cuts the map to our own sources (`ownSourcesOnly`).
@@ -50,10 +52,16 @@ export const WORKER_BUNDLE_FILE = 'index.mjs';
  *   chunks that `index.mjs` imports, once. The asset is the directory (`Code.fromAsset(bundleDir('worker'))`).
  *   `bowser` (the SDK's browser user agent parser, behind an `import()` esbuild keeps as a chunk although the
  *   code around it is dropped) is left out: nothing in the bundle refers to it.
+ * - A second entry point, functions/kycert-worker/undiciChunk.ts, which puts undici in a chunk of its own
+ *   (`UNDICI_ENTRY`, its output removed after the build). A chunk without any of our code ships without a
+ *   source map (`finishBundle`): Node then has no map to read for it, nor its lines to measure.
  */
 export const WORKER_BUNDLE_OPTIONS = {
   absWorkingDir: repoRoot,
-  entryPoints: [join(repoRoot, 'functions/kycert-worker/handler.ts')],
+  entryPoints: {
+    index: join(repoRoot, 'functions/kycert-worker/handler.ts'),
+    [UNDICI_ENTRY]: join(repoRoot, 'functions/kycert-worker/undiciChunk.ts'),
+  },
   bundle: true,
   platform: 'node',
   target: 'node24',
@@ -63,7 +71,7 @@ export const WORKER_BUNDLE_OPTIONS = {
   sourcemap: true,
   sourcesContent: false,
   splitting: true,
-  entryNames: 'index',
+  entryNames: '[name]',
   chunkNames: '[name]-[hash]',
   outExtension: { '.js': '.mjs' },
   external: ['bowser'],
@@ -96,7 +104,10 @@ export async function buildApiKeyAgeCheckBundle(
   outdir: string = API_KEY_AGE_CHECK_BUNDLE_DIR,
 ): Promise<WorkerBundle> {
   return buildBundle(
-    { ...WORKER_BUNDLE_OPTIONS, entryPoints: [join(repoRoot, 'functions/api-key-age-check/handler.ts')] },
+    {
+      ...WORKER_BUNDLE_OPTIONS,
+      entryPoints: { index: join(repoRoot, 'functions/api-key-age-check/handler.ts') },
+    },
     outdir,
   );
 }
@@ -106,7 +117,10 @@ export async function buildWebhookReceiverBundle(
   outdir: string = WEBHOOK_RECEIVER_BUNDLE_DIR,
 ): Promise<WorkerBundle> {
   return buildBundle(
-    { ...WORKER_BUNDLE_OPTIONS, entryPoints: [join(repoRoot, 'functions/kycert-webhook/handler.ts')] },
+    {
+      ...WORKER_BUNDLE_OPTIONS,
+      entryPoints: { index: join(repoRoot, 'functions/kycert-webhook/handler.ts') },
+    },
     outdir,
   );
 }
@@ -121,11 +135,8 @@ async function buildBundle(options: BuildOptions, outdir: string): Promise<Worke
   const staging = mkdtempSync(join(outdir, '..', '.bundle-build-'));
   try {
     const result = await build({ ...options, outdir: staging, metafile: true });
+    const metafile = finishBundle(staging, result.metafile);
     const files = readdirSync(staging);
-    for (const map of files.filter((file) => file.endsWith('.map'))) {
-      const mapPath = join(staging, map);
-      writeFileSync(mapPath, JSON.stringify(ownSourcesOnly(JSON.parse(readFileSync(mapPath, 'utf8')))));
-    }
     const entryLast = (file: string) => (basename(file).startsWith(`${WORKER_BUNDLE_FILE}`) ? 1 : 0);
     for (const file of [...files].sort((a, b) => entryLast(a) - entryLast(b))) {
       renameSync(join(staging, file), join(outdir, file));
@@ -134,10 +145,54 @@ async function buildBundle(options: BuildOptions, outdir: string): Promise<Worke
     for (const file of readdirSync(outdir)) {
       if (/\.mjs(\.map)?$/.test(file) && !kept.has(file)) rmSync(join(outdir, file), { force: true });
     }
-    return { path: join(outdir, WORKER_BUNDLE_FILE), files: files.sort(), metafile: result.metafile };
+    return { path: join(outdir, WORKER_BUNDLE_FILE), files: files.sort(), metafile };
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * The build's output as it ships, in `dir`: the undici entry's own output removed (nothing imports it); every
+ * map cut to our own sources (`ownSourcesOnly`) or, with `fullMaps`, left whole (bench/p4Cuts.ts); a map left
+ * without any source removed, with the `sourceMappingURL` comment that names it. Returns the metafile with
+ * its outputs as they now are (removed files gone, sizes as on disk).
+ */
+export function finishBundle(
+  dir: string,
+  metafile: Metafile,
+  options: { fullMaps?: boolean } = {},
+): Metafile {
+  const outputs = { ...metafile.outputs };
+  const fileOf = (output: string) => join(dir, basename(output));
+  for (const output of Object.keys(outputs)) {
+    if (basename(output).startsWith(`${UNDICI_ENTRY}.`)) {
+      rmSync(fileOf(output), { force: true });
+      delete outputs[output];
+    }
+  }
+  for (const output of Object.keys(outputs).filter((path) => path.endsWith('.map'))) {
+    const map = JSON.parse(readFileSync(fileOf(output), 'utf8')) as SourceMapV3;
+    const own = ownSourcesOnly(map);
+    if (own.sources.length > 0) {
+      const text = JSON.stringify(options.fullMaps === true ? map : own);
+      writeFileSync(fileOf(output), text);
+      outputs[output] = {
+        ...(outputs[output] as Metafile['outputs'][string]),
+        bytes: Buffer.byteLength(text),
+      };
+      continue;
+    }
+    rmSync(fileOf(output), { force: true });
+    delete outputs[output];
+    const js = output.slice(0, -'.map'.length);
+    const code = readFileSync(fileOf(js), 'utf8');
+    const comment = `//# sourceMappingURL=${basename(js)}.map\n`;
+    if (!code.endsWith(comment)) throw new Error(`${basename(js)} does not end with its sourceMappingURL`);
+    const stripped = code.slice(0, -comment.length);
+    writeFileSync(fileOf(js), stripped);
+    outputs[js] = { ...(outputs[js] as Metafile['outputs'][string]), bytes: Buffer.byteLength(stripped) };
+  }
+  return { ...metafile, outputs };
 }
 
 /** The parts of a source map (v3) the bundles' maps use. */

@@ -34,7 +34,7 @@ describe('worker bundle', () => {
     expect(map.sourcesContent).toBeUndefined();
   });
 
-  it('loads the SQS and EventBridge clients on first use, each module in one file only', async () => {
+  it('loads the SQS and EventBridge clients on first use, undici from a chunk without a map, each module in one file only', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kycert-queue-worker-bundle-test-'));
     try {
       const { metafile, files } = await buildWorkerBundle(dir);
@@ -58,12 +58,21 @@ describe('worker bundle', () => {
       expect(everyInput.some((input) => input.includes('@aws-sdk/client-sqs/'))).toBe(true);
       // The Smithy core and the rest: never in two chunks.
       expect(everyInput.filter((input, index) => everyInput.indexOf(input) !== index)).toEqual([]);
-      // Every chunk has its map, cut to our own sources.
-      for (const file of files.filter((name) => name.endsWith('.mjs'))) {
-        expect(files).toContain(`${file}.map`);
-        const map = JSON.parse(readFileSync(join(dir, `${file}.map`), 'utf8')) as { sources: string[] };
-        expect(map.sources.filter((source) => source.includes('node_modules/'))).toEqual([]);
+      // index.mjs alone holds our code and a map; the chunks, all dependencies, ship without one (and undici
+      // is one of them: the second entry point's output is gone, nothing imports it).
+      expect(files.filter((name) => name.endsWith('.map'))).toEqual(['index.mjs.map']);
+      for (const file of files.filter((name) => name.endsWith('.mjs') && name !== 'index.mjs')) {
+        const code = readFileSync(join(dir, file), 'utf8');
+        expect(code).not.toContain('sourceMappingURL');
+        expect(code).not.toContain('undici-entry');
       }
+      expect(files.some((name) => name.startsWith('undici-entry'))).toBe(false);
+      const undiciOutputs = Object.keys(metafile.outputs).filter((output) =>
+        Object.keys(metafile.outputs[output]?.inputs ?? {}).some((input) => input.includes('/undici/')),
+      );
+      expect(undiciOutputs).toHaveLength(1);
+      expect(undiciOutputs[0]).not.toMatch(/index\.mjs$/);
+      expect(atInit.has(undiciOutputs[0] ?? '')).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
