@@ -47,7 +47,10 @@ interface SourceRewrite {
   rewrite: (source: string) => string;
 }
 
-/** `import { z } from 'zod'`, as 80d7c5d imported it: esbuild then keeps zod's whole namespace, locales and all. */
+/**
+ * `import { z } from 'zod'`, as 80d7c5d imported it: esbuild then keeps zod's whole namespace, locales and all.
+ * The worker's config (config.ts) is written for zod/mini since issue 14 and stays so in every variant.
+ */
 const ZOD_NAMED_IMPORT: SourceRewrite = {
   file: /functions\/.*\.ts$/,
   rewrite: (source) => source.replace("import * as z from 'zod';", "import { z } from 'zod';"),
@@ -55,7 +58,7 @@ const ZOD_NAMED_IMPORT: SourceRewrite = {
 
 /** zod's parsers without code generation: no `new Function` on the first parse of each object schema. */
 const ZOD_JITLESS: SourceRewrite = {
-  file: /functions\/kycert-worker\/config\.ts$/,
+  file: /functions\/kycert-worker\/runRequestMessage\.ts$/,
   rewrite: (source) =>
     source.replace("import * as z from 'zod';", "import * as z from 'zod';\nz.config({ jitless: true });"),
 };
