@@ -1,6 +1,6 @@
 /**
- * Builds the Lambda functions' code: per function one ESM file with its source map, every dependency inside
- * (the AWS SDK included), into `dist/<name>/` (lib/bundleDir.ts), which the package ships and the constructs
+ * Builds the Lambda functions' code: per function an ESM `index.mjs` with its source map and the chunks it loads
+ * (at init or on first use), every dependency inside (the AWS SDK included), into `dist/<name>/` (lib/bundleDir.ts), which the package ships and the constructs
  * deploy with `Code.fromAsset`: the worker, the hourly API key age check and the webhook receiver. The only place the bundles'
  * options live: `npm run build` (prepack), `cdk synth` in this repository, the test suite's global setup and
  * the benchmark's P4 all build through here.
