@@ -6,17 +6,38 @@ export interface BundleComposition {
   bytes: number;
 }
 
-/** The `index.mjs` output of a build: its size, and its bytes by package, largest first. */
-export function bundleComposition(metafile: Metafile): { bytes: number; bySource: BundleComposition[] } {
-  const output = Object.entries(metafile.outputs).find(([path]) => path.endsWith('index.mjs'))?.[1];
-  if (output === undefined) throw new Error('esbuild produced no index.mjs');
+/**
+ * A build's JavaScript (`index.mjs` and its chunks, not the maps): its size, and its bytes by package, largest
+ * first; `initBytes` is what a cold start loads, `index.mjs` and the chunks it imports statically (the rest is
+ * reached only through `import()`, on first use).
+ */
+export function bundleComposition(metafile: Metafile): {
+  bytes: number;
+  initBytes: number;
+  bySource: BundleComposition[];
+} {
+  const outputs = Object.entries(metafile.outputs).filter(([path]) => path.endsWith('.mjs'));
+  const entry = outputs.find(([path]) => path.endsWith('index.mjs'));
+  if (entry === undefined) throw new Error('esbuild produced no index.mjs');
   const bySource = new Map<string, number>();
-  for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
-    const source = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input.replace(/\/[^/]+$/, '');
-    bySource.set(source, (bySource.get(source) ?? 0) + bytesInOutput);
+  for (const [, output] of outputs) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const source = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input.replace(/\/[^/]+$/, '');
+      bySource.set(source, (bySource.get(source) ?? 0) + bytesInOutput);
+    }
   }
+  const loaded = new Set<string>();
+  const load = (path: string) => {
+    if (loaded.has(path)) return;
+    loaded.add(path);
+    for (const { path: imported, kind } of metafile.outputs[path]?.imports ?? []) {
+      if (kind === 'import-statement' && metafile.outputs[imported] !== undefined) load(imported);
+    }
+  };
+  load(entry[0]);
   return {
-    bytes: output.bytes,
+    bytes: outputs.reduce((sum, [, output]) => sum + output.bytes, 0),
+    initBytes: [...loaded].reduce((sum, path) => sum + (metafile.outputs[path]?.bytes ?? 0), 0),
     bySource: [...bySource].map(([source, bytes]) => ({ source, bytes })).sort((a, b) => b.bytes - a.bytes),
   };
 }

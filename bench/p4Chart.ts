@@ -40,7 +40,7 @@ export function bundleChartSvg(before: ChartSide, after: ChartSide): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH_PX}" height="${heightPx}" viewBox="0 0 ${WIDTH_PX} ${heightPx}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
     `<title>Worker bundle bytes by package, ${escapeXml(before.label)} and ${escapeXml(after.label)}</title>`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="bold">Worker bundle (index.mjs) by package: ${escapeXml(before.label)} ${kb(before.bytes)} → ${escapeXml(after.label)} ${kb(after.bytes)}</text>`,
+    `<text x="10" y="20" font-size="14" font-weight="bold">Worker bundle (index.mjs and its chunks) by package: ${escapeXml(before.label)} ${kb(before.bytes)} → ${escapeXml(after.label)} ${kb(after.bytes)}</text>`,
   ];
   sides.forEach((side, index) => {
     const x = LABEL_PX + index * 220;

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { buildWorkerBundle as buildShippedWorkerBundle } from '../scripts/buildWorkerBundle.js';
@@ -88,17 +88,29 @@ export async function buildP4Bundles(): Promise<P4Bundles> {
   const outdir = mkdtempSync(join(tmpdir(), 'kycert-queue-bench-p4-'));
   try {
     const worker = await synthesizeWorker(join(outdir, 'synth'));
-    const bytes = statSync(worker.bundle).size;
+    // The asset is the directory: index.mjs, the chunks it loads at once or on first use, their maps.
+    const assetDir = dirname(worker.bundle);
+    const assetFiles = readdirSync(assetDir).sort();
+    const sizeOf = (pattern: RegExp) =>
+      assetFiles
+        .filter((file) => pattern.test(file))
+        .reduce((sum, file) => sum + statSync(join(assetDir, file)).size, 0);
+    const bytes = sizeOf(/\.mjs$/);
+    const builtDir = dirname(built.path);
     const baselineDir = join(outdir, 'baseline-80d7c5d');
     mkdirSync(baselineDir);
     return {
       current: {
         path: worker.bundle,
         bytes,
-        sourceMapBytes: statSync(`${worker.bundle}.map`).size,
+        sourceMapBytes: sizeOf(/\.mjs\.map$/),
         composition: composition.bySource,
         compositionMatchesSynth:
-          composition.bytes === bytes && readFileSync(worker.bundle).equals(readFileSync(built.path)),
+          composition.bytes === bytes &&
+          JSON.stringify(assetFiles) === JSON.stringify(built.files) &&
+          built.files.every((file) =>
+            readFileSync(join(assetDir, file)).equals(readFileSync(join(builtDir, file))),
+          ),
         worker,
       },
       baseline: unpackP4Baseline(baselineDir),

@@ -9,12 +9,13 @@
  * import); "no cuts" against 80d7c5d is what the code itself grew by. Variants marked "not shipped"
  * measure a possibility the shipped bundle does not take (BENCHMARKS.md, P4, says why).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { type BuildOptions, build, type Plugin } from 'esbuild';
-import { buildWorkerBundle, ownSourcesOnly, WORKER_BUNDLE_OPTIONS } from '../scripts/buildWorkerBundle.js';
+import { buildWorkerBundle, finishBundle, WORKER_BUNDLE_OPTIONS } from '../scripts/buildWorkerBundle.js';
 import { bundleComposition, bytesByGroup } from './bundleComposition.js';
 import {
   COLD_START_METRICS,
@@ -26,6 +27,8 @@ import {
 import { unpackP4Baseline } from './p4Baseline.js';
 import { synthesizeWorker } from './p4ColdStart.js';
 import { median, withoutWarmUp } from './stats.js';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 interface Variant {
   label: string;
@@ -44,7 +47,10 @@ interface SourceRewrite {
   rewrite: (source: string) => string;
 }
 
-/** `import { z } from 'zod'`, as 80d7c5d imported it: esbuild then keeps zod's whole namespace, locales and all. */
+/**
+ * `import { z } from 'zod'`, as 80d7c5d imported it: esbuild then keeps zod's whole namespace, locales and all.
+ * The worker's config (config.ts) is written for zod/mini since issue 14 and stays so in every variant.
+ */
 const ZOD_NAMED_IMPORT: SourceRewrite = {
   file: /functions\/.*\.ts$/,
   rewrite: (source) => source.replace("import * as z from 'zod';", "import { z } from 'zod';"),
@@ -52,7 +58,7 @@ const ZOD_NAMED_IMPORT: SourceRewrite = {
 
 /** zod's parsers without code generation: no `new Function` on the first parse of each object schema. */
 const ZOD_JITLESS: SourceRewrite = {
-  file: /functions\/kycert-worker\/config\.ts$/,
+  file: /functions\/kycert-worker\/runRequestMessage\.ts$/,
   rewrite: (source) =>
     source.replace("import * as z from 'zod';", "import * as z from 'zod';\nz.config({ jitless: true });"),
 };
@@ -67,8 +73,8 @@ const WITH_TRACER: SourceRewrite = {
   rewrite: (source) => {
     const edits: [string, string][] = [
       [
-        "import { SQSClient } from '@aws-sdk/client-sqs';",
-        "import { SQSClient } from '@aws-sdk/client-sqs';\nimport { Tracer } from '@aws-lambda-powertools/tracer';",
+        "import type { SQSClient } from '@aws-sdk/client-sqs';",
+        "import type { SQSClient } from '@aws-sdk/client-sqs';\nimport { Tracer } from '@aws-lambda-powertools/tracer';",
       ],
       ['): WorkerDeps {', '): WorkerDeps {\n  const tracer = new Tracer({ serviceName: SERVICE_NAME });'],
       [
@@ -85,9 +91,15 @@ const WITH_TRACER: SourceRewrite = {
   },
 };
 
-/** 80d7c5d's options: no `sourcesContent: false`, no `esbuildDetection`. */
+/** The shipped options in one `index.mjs`: what is reached through `import()` inlined, evaluated on first use. */
+const ONE_FILE = (shipped: BuildOptions): BuildOptions => {
+  const { splitting: _splitting, chunkNames: _chunkNames, external: _external, ...rest } = shipped;
+  return { ...rest, entryPoints: { index: join(repoRoot, 'functions/kycert-worker/handler.ts') } };
+};
+
+/** 80d7c5d's options: no `sourcesContent: false`, no `esbuildDetection`, one file. */
 const OLD_OPTIONS = (shipped: BuildOptions): BuildOptions => {
-  const { sourcesContent: _sourcesContent, define: _define, ...rest } = shipped;
+  const { sourcesContent: _sourcesContent, define: _define, ...rest } = ONE_FILE(shipped);
   return rest;
 };
 
@@ -116,6 +128,21 @@ const VARIANTS: readonly Variant[] = [
     rewrites: [ZOD_NAMED_IMPORT],
   },
   { label: 'all cuts (shipped)', options: (shipped) => shipped, ownSourcesMap: true },
+  {
+    label: 'not shipped: all cuts in one index.mjs (no splitting)',
+    reference: 'all cuts (shipped)',
+    options: ONE_FILE,
+    ownSourcesMap: true,
+  },
+  {
+    label: 'not shipped: undici inside index.mjs (no undici chunk)',
+    reference: 'all cuts (shipped)',
+    options: (shipped) => ({
+      ...shipped,
+      entryPoints: { index: join(repoRoot, 'functions/kycert-worker/handler.ts') },
+    }),
+    ownSourcesMap: true,
+  },
   {
     label: 'not shipped: + Powertools Tracer',
     reference: 'all cuts (shipped)',
@@ -189,6 +216,7 @@ try {
     reference: string | undefined;
     path: string;
     bytes: number;
+    initBytes: number;
     sourceMapBytes: number;
     byGroup: ReturnType<typeof bytesByGroup>;
   }[] = [];
@@ -203,24 +231,25 @@ try {
       VARIANTS.some((other) => picked(other) && other.reference === variant.label),
   );
   for (const [index, variant] of chosen.entries()) {
-    const outfile = join(dir, `variant-${index}`, 'index.mjs');
+    const outdir = join(dir, `variant-${index}`);
     const result = await build({
       ...variant.options(WORKER_BUNDLE_OPTIONS),
-      outfile,
+      outdir,
       metafile: true,
       plugins: [variantPlugin(variant)],
     });
-    if (variant.ownSourcesMap) {
-      const map = `${outfile}.map`;
-      writeFileSync(map, JSON.stringify(ownSourcesOnly(JSON.parse(readFileSync(map, 'utf8')))));
-    }
-    const composition = bundleComposition(result.metafile);
+    // As the build script finishes it: the undici entry's output removed, maps cut (or not), sourceless ones dropped.
+    const metafile = finishBundle(outdir, result.metafile, { fullMaps: variant.ownSourcesMap !== true });
+    const maps = readdirSync(outdir).filter((file) => file.endsWith('.map'));
+    const outfile = join(outdir, 'index.mjs');
+    const composition = bundleComposition(metafile);
     built.push({
       label: variant.label,
       reference: variant.reference,
       path: outfile,
       bytes: composition.bytes,
-      sourceMapBytes: statSync(`${outfile}.map`).size,
+      initBytes: composition.initBytes,
+      sourceMapBytes: maps.reduce((sum, map) => sum + statSync(join(outdir, map)).size, 0),
       byGroup: bytesByGroup(composition.bySource),
     });
   }
@@ -237,7 +266,10 @@ try {
     { rounds, warmInvocations: 3 },
   );
   const samplesOf = (index: number) => (run.bundles[index]?.samples ?? []) as ColdStartSample[];
-  const sizes = [{ bytes: baseline.bytes, sourceMapBytes: baseline.sourceMapBytes }, ...built];
+  const sizes = [
+    { bytes: baseline.bytes, initBytes: baseline.bytes, sourceMapBytes: baseline.sourceMapBytes },
+    ...built,
+  ];
   const referenceIndex = (label: string | undefined) =>
     label === undefined ? 1 : 1 + built.findIndex((variant) => variant.label === label);
   const ratios = (index: number, reference: number) =>
@@ -250,6 +282,7 @@ try {
   const rows = run.bundles.map((summary, index) => ({
     variant: summary.label,
     bytes: sizes[index]?.bytes ?? 0,
+    initBytes: sizes[index]?.initBytes ?? 0,
     sourceMapBytes: sizes[index]?.sourceMapBytes ?? 0,
     initMs: summary.initMs,
     initCpuMs: median(withoutWarmUp(samplesOf(index), 1).map((sample) => sample.initCpuMs)),
@@ -266,11 +299,11 @@ try {
   const r = (value: number) => value.toFixed(3);
   process.stdout.write(
     `${[
-      '| variant | index.mjs B | map B | init ms (CPU) | 1st POST ms | 1st invocation ms | next invocations ms (CPU) | init + 1st POST ÷ 80d7c5d | measured against | init + 1st POST ÷ it | init CPU ÷ it | init + 1st invocation CPU ÷ it |',
+      '| variant | JS B (loaded at init) | maps B | init ms (CPU) | 1st POST ms | 1st invocation ms | next invocations ms (CPU) | init + 1st POST ÷ 80d7c5d | measured against | init + 1st POST ÷ it | init CPU ÷ it | init + 1st invocation CPU ÷ it |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
       ...rows.map(
         (row) =>
-          `| ${row.variant} | ${row.bytes.toLocaleString('en-US')} | ${row.sourceMapBytes.toLocaleString('en-US')} | ` +
+          `| ${row.variant} | ${row.bytes.toLocaleString('en-US')} (${row.initBytes.toLocaleString('en-US')}) | ${row.sourceMapBytes.toLocaleString('en-US')} | ` +
           `${f(row.initMs)} (${f(row.initCpuMs)}) | ${f(row.firstPostMs)} | ${f(row.firstInvocationMs)} | ${f(row.nextInvocationMs)} (${f(row.nextInvocationCpuMs)}) | ` +
           `${r(row.vs80d7c5d.initPlusFirstPost)} | ${row.reference} | ${r(row.vsReference.initPlusFirstPost)} | ` +
           `${r(row.vsReference.initCpu)} | ${r(row.vsReference.initPlusFirstInvocationCpu)} |`,

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 export type BundleName = 'worker' | 'api-key-age-check' | 'kycert-webhook';
 
 /**
- * A function's code as the package ships it: `dist/<name>/index.mjs` and its source map. This module runs as
+ * A function's code as the package ships it: `dist/<name>/index.mjs`, the chunks it loads, their source maps. This module runs as
  * lib/bundleDir.ts in this repository and as dist/lib/bundleDir.js from the installed package: the package
  * root is the nearest directory with a package.json either way.
  */

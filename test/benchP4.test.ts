@@ -46,6 +46,7 @@ describe('P4 bundle composition', () => {
     // Assess
     expect(composition).toEqual({
       bytes: 1000,
+      initBytes: 1000,
       bySource: [
         { source: 'undici', bytes: 500 },
         { source: '@smithy/core', bytes: 250 },

@@ -138,7 +138,10 @@ describe('the packed tarball', () => {
       (path) =>
         !['package.json', 'README.md', 'schema/run-request-message.v1.schema.json'].includes(path) &&
         !/^dist\/(lib|producer|functions\/kycert-worker)\/[A-Za-z]+\.(js|d\.ts)$/.test(path) &&
-        !/^dist\/(worker|api-key-age-check|kycert-webhook)\/index\.mjs(\.map)?$/.test(path) &&
+        // index.mjs and the chunks it loads (esbuild's splitting: `<name>-<hash>.mjs`), each with its map.
+        !/^dist\/(worker|api-key-age-check|kycert-webhook)\/(index|[A-Za-z-]+-[A-Z0-9]{8})\.mjs(\.map)?$/.test(
+          path,
+        ) &&
         path !== 'dist/tools/cli.js',
     );
     expect(unexpected).toEqual([]);
@@ -238,12 +241,23 @@ console.log(JSON.stringify({ stacks: assembly.stacks.map((stack) => stack.stackN
     const assets = readdirSync(outdir).filter((name) => name.startsWith('asset.'));
     expect(assets).toHaveLength(2);
     for (const asset of assets) {
-      expect(readdirSync(join(outdir, asset)).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+      const files = readdirSync(join(outdir, asset));
+      expect(files).toEqual(expect.arrayContaining(['index.mjs', 'index.mjs.map']));
+      expect(files.filter((file) => !/^(index|[A-Za-z-]+-[A-Z0-9]{8})\.mjs(\.map)?$/.test(file))).toEqual([]);
     }
-    const shipped = readFileSync(join(consumerDir, 'node_modules/kycert-queue/dist/worker/index.mjs'));
-    expect(
-      assets.filter((asset) => readFileSync(join(outdir, asset, 'index.mjs')).equals(shipped)),
-    ).toHaveLength(1);
+    // The worker's asset is the shipped directory, every chunk and map of it, byte for byte.
+    const shippedDir = join(consumerDir, 'node_modules/kycert-queue/dist/worker');
+    const shippedFiles = readdirSync(shippedDir).sort();
+    const sameAsShipped = (asset: string) => {
+      const files = readdirSync(join(outdir, asset)).sort();
+      return (
+        JSON.stringify(files) === JSON.stringify(shippedFiles) &&
+        files.every((file) =>
+          readFileSync(join(outdir, asset, file)).equals(readFileSync(join(shippedDir, file))),
+        )
+      );
+    };
+    expect(assets.filter(sameAsShipped)).toHaveLength(1);
   });
 });
 

@@ -34,6 +34,50 @@ describe('worker bundle', () => {
     expect(map.sourcesContent).toBeUndefined();
   });
 
+  it('loads the SQS and EventBridge clients on first use, undici from a chunk without a map, each module in one file only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kycert-queue-worker-bundle-test-'));
+    try {
+      const { metafile, files } = await buildWorkerBundle(dir);
+      // What a cold start loads: index.mjs and the chunks it imports statically, transitively.
+      const atInit = new Set<string>();
+      const load = (output: string) => {
+        if (atInit.has(output)) return;
+        atInit.add(output);
+        for (const { path, kind } of metafile.outputs[output]?.imports ?? []) {
+          if (kind === 'import-statement' && metafile.outputs[path] !== undefined) load(path);
+        }
+      };
+      const entry = Object.keys(metafile.outputs).find((output) => output.endsWith('/index.mjs')) ?? '';
+      load(entry);
+      const inputsOf = (outputs: string[]) =>
+        outputs.flatMap((output) => Object.keys(metafile.outputs[output]?.inputs ?? {}));
+      const initInputs = inputsOf([...atInit]);
+      expect(initInputs.filter((input) => /@aws-sdk\/client-(sqs|eventbridge)\//.test(input))).toEqual([]);
+      expect(initInputs.some((input) => input.includes('@aws-sdk/client-dynamodb/'))).toBe(true);
+      const everyInput = inputsOf(Object.keys(metafile.outputs).filter((output) => output.endsWith('.mjs')));
+      expect(everyInput.some((input) => input.includes('@aws-sdk/client-sqs/'))).toBe(true);
+      // The Smithy core and the rest: never in two chunks.
+      expect(everyInput.filter((input, index) => everyInput.indexOf(input) !== index)).toEqual([]);
+      // index.mjs alone holds our code and a map; the chunks, all dependencies, ship without one (and undici
+      // is one of them: the second entry point's output is gone, nothing imports it).
+      expect(files.filter((name) => name.endsWith('.map'))).toEqual(['index.mjs.map']);
+      for (const file of files.filter((name) => name.endsWith('.mjs') && name !== 'index.mjs')) {
+        const code = readFileSync(join(dir, file), 'utf8');
+        expect(code).not.toContain('sourceMappingURL');
+        expect(code).not.toContain('undici-entry');
+      }
+      expect(files.some((name) => name.startsWith('undici-entry'))).toBe(false);
+      const undiciOutputs = Object.keys(metafile.outputs).filter((output) =>
+        Object.keys(metafile.outputs[output]?.inputs ?? {}).some((input) => input.includes('/undici/')),
+      );
+      expect(undiciOutputs).toHaveLength(1);
+      expect(undiciOutputs[0]).not.toMatch(/index\.mjs$/);
+      expect(atInit.has(undiciOutputs[0] ?? '')).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("bundles undici's llhttp parsers and not its experimental Milo ones", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kycert-queue-worker-bundle-test-'));
     try {

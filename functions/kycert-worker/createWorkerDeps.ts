@@ -1,14 +1,15 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { secretsManagerApiKey, staticApiKey } from './apiKeySource.js';
 import type { WorkerConfig } from './config.js';
 import { DeadLetterQueue } from './deadLetterQueue.js';
 import { DecisionPublisher } from './decisionPublisher.js';
 import { slotIntervalMs } from './flowControl.js';
 import { KycertClient } from './kycertClient.js';
+import { lazily } from './lazyClient.js';
 import { MessageVisibility } from './messageVisibility.js';
 import { METRICS_NAMESPACE, SERVICE_NAME, STAGE_DIMENSION } from './metricNames.js';
 import { OutcomeStore } from './outcomeStore.js';
@@ -37,7 +38,14 @@ export function createWorkerDeps(
   clients: { sqs?: SQSClient; dynamodb?: DynamoDBClient; eventBridge?: EventBridgeClient } = {},
 ): WorkerDeps {
   // With an endpoint override the SDK would otherwise send QueueUrl calls to the URL's own host.
-  const sqs = clients.sqs ?? new SQSClient({ useQueueUrlAsEndpoint: false });
+  // SQS and EventBridge are off the success path (retries, dead letters, status checks, decisions): made on
+  // first use, their code loaded then (lazyClient.ts). DynamoDB is on every message's path.
+  const sqs =
+    clients.sqs ??
+    lazily(async () => {
+      const { SQSClient } = await import('@aws-sdk/client-sqs');
+      return new SQSClient({ useQueueUrlAsEndpoint: false });
+    });
   const dynamodb = clients.dynamodb ?? new DynamoDBClient({});
   const governor =
     config.throttleThreshold > 0
@@ -94,7 +102,12 @@ export function createWorkerDeps(
       config.decisionEventBusName === undefined
         ? undefined
         : new DecisionPublisher({
-            client: clients.eventBridge ?? new EventBridgeClient({}),
+            client:
+              clients.eventBridge ??
+              lazily(async () => {
+                const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge');
+                return new EventBridgeClient({});
+              }),
             busName: config.decisionEventBusName,
             stage: config.stage,
           }),

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { SendMessageCommand, type SQSClient, SQSServiceException } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { redactDocuments } from './brazilianDocument.js';
+import { type ClientSource, clientOf } from './lazyClient.js';
 import { maskIdempotencyKey } from './maskIdempotencyKey.js';
 import { sqsSafeText } from './sqsText.js';
 
@@ -60,11 +61,11 @@ const REFUSED_AS_INVALID = new Set([
  * policy do it silently after N receives: the operator sees why at once, and a 4xx is not retried N times.
  */
 export class DeadLetterQueue {
-  readonly #client: SQSClient;
+  readonly #client: () => Promise<SQSClient>;
   readonly #queueUrl: string;
 
-  constructor(options: { client: SQSClient; queueUrl: string }) {
-    this.#client = options.client;
+  constructor(options: { client: ClientSource<SQSClient>; queueUrl: string }) {
+    this.#client = clientOf(options.client);
     this.#queueUrl = options.queueUrl;
   }
 
@@ -73,6 +74,7 @@ export class DeadLetterQueue {
     try {
       return await this.#send(body.text, { ...fullAttributes(entry), ...body.attributes });
     } catch (error) {
+      const { SQSServiceException } = await import('@aws-sdk/client-sqs');
       if (!(error instanceof SQSServiceException && REFUSED_AS_INVALID.has(error.name))) throw error;
       // Should sanitising have missed something, a reason still beats a record retried until the redrive
       // policy moves it without one: the fixed, ASCII-only attributes below cannot be refused.
@@ -81,7 +83,12 @@ export class DeadLetterQueue {
   }
 
   async #send(body: string, attributes: Record<string, string>): Promise<string | undefined> {
-    const { MessageId } = await this.#client.send(
+    // Off the success path: the SQS client's chunk is loaded on the first dead letter (lazyClient.ts).
+    const [{ SendMessageCommand }, client] = await Promise.all([
+      import('@aws-sdk/client-sqs'),
+      this.#client(),
+    ]);
+    const { MessageId } = await client.send(
       new SendMessageCommand({
         QueueUrl: this.#queueUrl,
         MessageBody: body,

@@ -1,4 +1,5 @@
-import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { type ClientSource, clientOf } from './lazyClient.js';
 import { maskIdempotencyKey } from './maskIdempotencyKey.js';
 import type { RunResult } from './runResult.js';
 
@@ -31,12 +32,12 @@ export class DecisionPublishError extends Error {}
  * it again; a crash between the two sends it twice: consumers dedupe on `run_id` (at least once, normally once).
  */
 export class DecisionPublisher {
-  readonly #client: EventBridgeClient;
+  readonly #client: () => Promise<EventBridgeClient>;
   readonly #busName: string;
   readonly #stage: string;
 
-  constructor(options: { client: EventBridgeClient; busName: string; stage: string }) {
-    this.#client = options.client;
+  constructor(options: { client: ClientSource<EventBridgeClient>; busName: string; stage: string }) {
+    this.#client = clientOf(options.client);
     this.#busName = options.busName;
     this.#stage = options.stage;
   }
@@ -55,7 +56,12 @@ export class DecisionPublisher {
       decided_at: new Date(at.decidedAtMs).toISOString(),
       stage: this.#stage,
     };
-    const { FailedEntryCount = 0, Entries = [] } = await this.#client.send(
+    // Only when a run is decided: the EventBridge client's chunk is loaded then (lazyClient.ts).
+    const [{ PutEventsCommand }, client] = await Promise.all([
+      import('@aws-sdk/client-eventbridge'),
+      this.#client(),
+    ]);
+    const { FailedEntryCount = 0, Entries = [] } = await client.send(
       new PutEventsCommand({
         Entries: [
           {

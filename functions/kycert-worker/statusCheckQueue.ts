@@ -1,4 +1,5 @@
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { type ClientSource, clientOf } from './lazyClient.js';
 
 /**
  * The status checks' own queue: one message per accepted run, received once per check. It is the worker's
@@ -21,13 +22,13 @@ export interface StatusCheckMessage {
 export const SQS_MAX_DELAY_SECONDS = 900;
 
 export class StatusCheckQueue {
-  readonly #client: SQSClient;
+  readonly #client: () => Promise<SQSClient>;
   readonly queueUrl: string;
   /** The queue's name, as the event source's records name it in `eventSourceARN`. */
   readonly queueName: string;
 
-  constructor(options: { client: SQSClient; queueUrl: string }) {
-    this.#client = options.client;
+  constructor(options: { client: ClientSource<SQSClient>; queueUrl: string }) {
+    this.#client = clientOf(options.client);
     this.queueUrl = options.queueUrl;
     this.queueName = options.queueUrl.split('/').at(-1) ?? '';
   }
@@ -38,7 +39,11 @@ export class StatusCheckQueue {
   }
 
   async schedule(check: StatusCheckMessage, delaySeconds: number): Promise<void> {
-    await this.#client.send(
+    const [{ SendMessageCommand }, client] = await Promise.all([
+      import('@aws-sdk/client-sqs'),
+      this.#client(),
+    ]);
+    await client.send(
       new SendMessageCommand({
         QueueUrl: this.queueUrl,
         MessageBody: JSON.stringify(check),
