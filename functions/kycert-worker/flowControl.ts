@@ -65,7 +65,9 @@ export function slotDecision(
   const roomMs = slot.booked
     ? options.maxInFunctionWaitMs + options.deferLeadMs + 1_000
     : options.maxInFunctionWaitMs;
-  if (waitMs <= roomMs) return { action: 'send', waitMs };
+  // A visibility is one whole second at least: a slot nearer than that is waited for here, whatever the threshold,
+  // or the message would come back after it (over maxLateMs after a slot under half a second away: given up).
+  if (waitMs <= roomMs || waitMs < 1_000) return { action: 'send', waitMs };
   // On its last receive before the redrive policy a message is never deferred: it goes at most a short wait
   // from now (a 429 then dead-letters it with its reason, never without one).
   if (at.lastReceive) return { action: 'send', waitMs: options.maxInFunctionWaitMs };
