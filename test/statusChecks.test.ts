@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
@@ -322,6 +322,28 @@ describe('a status check', () => {
 
     // Assess: 20 s + floor(0.5 × 3) of jitter
     expect(visibility()).toEqual([expect.objectContaining({ VisibilityTimeout: 21 })]);
+  });
+
+  it('answered 429 on the slot it had booked: the slot is forgotten, so the next delivery takes a new one', async () => {
+    // Prepare: an earlier delivery booked a slot for this check (booked slots stay usable a window past their time).
+    const check = await acceptRun();
+    nowMs = NOW_MS + 5_000;
+    await dynamodb.send(
+      new UpdateItemCommand({
+        TableName: `outcomes-${table - 1}`,
+        Key: { idempotency_key: { S: KEY } },
+        UpdateExpression: 'SET check_slot_ms = :slot',
+        ExpressionAttributeValues: { ':slot': { N: String(nowMs - 200) } },
+      }),
+    );
+    kycert.reply(kycertError(429, 'rate_limited', 'Slow down', { 'retry-after': '20' }));
+
+    // Act
+    await handle(checkRecord(check));
+
+    // Assess
+    expect(kycert.requests).toHaveLength(1);
+    expect((await outcome())?.check_slot_ms).toBeUndefined();
   });
 
   it('at the overdue time asks kycert once more: still queued, it records decision_overdue and stops', async () => {

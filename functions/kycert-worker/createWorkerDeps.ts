@@ -19,12 +19,19 @@ import { SharedFlowControl } from './sharedFlowControl.js';
 import { StatusCheckQueue } from './statusCheckQueue.js';
 
 /**
- * A booked slot is come back for this early: visibility timeouts are whole seconds (rounded down, so 0.25–1.25 s
- * early), and a delivery that much slower still finds its slot. 1 s cost a quarter more billed ms (BENCHMARKS.md, P3).
+ * A booked slot is come back for a second early: visibility timeouts are whole seconds (rounded down), and a
+ * delivery that is slow to come back (a cold start, a busy event source) still finds its slot ahead. 250 ms
+ * cut P3's billed ms by a quarter but left status checks coming back after their slots (BENCHMARKS.md, P3).
  */
-const DEFER_LEAD_MS = 250;
-/** A booked slot half a second past is given up for a new one, so that late comers do not bunch. */
-const MAX_LATE_MS = 500;
+const DEFER_LEAD_MS = 1_000;
+/**
+ * A booked slot stays the message's for one rate-limit window after its time, however late the message came
+ * back. Given up sooner, it is wasted, and the message books again at the back of a busy schedule, where it can
+ * be late again: 600 followed runs at 30 per 3 s, whose checks came back ~2 s late, had 126 checks done in 9 min
+ * with 500 ms. A slot used late can only move a call into the next kycert window, where the environment's view
+ * of `X-RateLimit-Remaining` (RateLimitGovernor) holds calls back, and a 429 costs no attempt.
+ */
+const maxLateMs = (windowSeconds: number) => Math.max(500, windowSeconds * 1000);
 
 /**
  * Builds the real dependencies once per execution environment, so clients, connection pools and the cached
@@ -130,7 +137,7 @@ export function createWorkerDeps(
       options: {
         maxInFunctionWaitMs: config.flowControl.maxInFunctionWaitMs,
         deferLeadMs: DEFER_LEAD_MS,
-        maxLateMs: MAX_LATE_MS,
+        maxLateMs: maxLateMs(windowSeconds),
         pauseBudgetMs: config.flowControl.pauseBudgetMs,
         probeBaseMs: config.flowControl.probeBaseMs,
         probeMaxMs: config.flowControl.probeMaxMs,

@@ -435,6 +435,16 @@ export class OutcomeStore {
     );
   }
 
+  /** The booked slot a check just used, when its answer records nothing else (a 429, a refused key). */
+  async forgetCheckBooking(key: string, at: { nowMs: number }): Promise<void> {
+    await this.#update(
+      key,
+      at.nowMs,
+      { set: {}, remove: ['check_slot_ms'] },
+      'attribute_exists(idempotency_key)',
+    );
+  }
+
   /** A slot of the shared schedule booked for the run's next status check (see recordBooking). */
   async recordCheckBooking(key: string, at: { slotAtMs: number; nowMs: number }): Promise<void> {
     await this.#update(

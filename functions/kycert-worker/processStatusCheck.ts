@@ -110,12 +110,19 @@ export async function processStatusCheck(
     return markOverdue();
   if (!finalCheck && next.delaySeconds > 0) return defer(next.delaySeconds, 'not_due');
 
+  const bookedSlotMs = Number(item.check_slot_ms?.N);
+  const hasBookedSlot = Number.isFinite(bookedSlotMs) && bookedSlotMs > 0;
+  // A booked slot stays usable for a while after its time (createWorkerDeps.ts, maxLateMs): once this check
+  // has used it, it must not be used again by the next delivery.
+  const forgetUsedSlot = async (): Promise<void> => {
+    if (hasBookedSlot)
+      await deps.outcomeStore.forgetCheckBooking(check.idempotency_key, { nowMs: deps.nowMs() });
+  };
   if (deps.flowControl !== undefined) {
-    const bookedSlotMs = Number(item.check_slot_ms?.N);
     const gate = await passFlowGate(deps.flowControl, {
       nowMs: deps.nowMs,
       random: deps.random,
-      bookedSlotAtMs: Number.isFinite(bookedSlotMs) && bookedSlotMs > 0 ? bookedSlotMs : undefined,
+      bookedSlotAtMs: hasBookedSlot ? bookedSlotMs : undefined,
       messageSentAtMs: delivery.sentAtMs,
       lastReceive: false,
       deadlineMs: invocation.deadlineMs,
@@ -181,6 +188,7 @@ export async function processStatusCheck(
         deps.policy,
       );
       await deps.flowControl?.shared.holdUntil(deps.nowMs() + delaySeconds * 1000, deps.nowMs());
+      await forgetUsedSlot();
       deps.metrics.addMetric(MetricName.retriedRateLimited, MetricUnit.Count, 1);
       return defer(delaySeconds, 'rate_limited');
     }
@@ -189,6 +197,7 @@ export async function processStatusCheck(
       // account is blocked; the checks wait, and end overdue (an alarm) if it never mends.
       deps.logger.warn('kycert refused the status check', { ...logKeys, http_status: httpStatusOf(result) });
       deps.metrics.addMetric(MetricName.authenticationFailures, MetricUnit.Count, 1);
+      await forgetUsedSlot();
       return defer(checks.options.maxIntervalSeconds, 'status_check_refused');
     case 'retryable':
       await deps.outcomeStore.recordStatusCheckFailure(check.idempotency_key, { nowMs: deps.nowMs() });
