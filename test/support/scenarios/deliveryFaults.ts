@@ -40,7 +40,9 @@ export function deliveryFaultScenarios() {
         ...COMMON_OPTIONS,
         batchSize: 10,
         concurrency: 3,
-        sandbox: { faults: { latencyMs: 300 } },
+        // Slower than a batch's slots on the rate schedule (ten, about 100 ms apart): the copy of a request later
+        // in the same batch claims the key while the first copy's POST is still in flight, whatever the timing.
+        sandbox: { faults: { latencyMs: 1_500 } },
         plugins: [faultPlugin('countClaims', null)],
         onEnvironmentEvent: claims.onEnvironmentEvent,
       },
