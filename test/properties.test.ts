@@ -287,14 +287,20 @@ describe('decide: bounds', () => {
     );
   });
 
-  it('at or past the last attempt, or the last receive, nothing is retried', () => {
+  it('on the last receive nothing is retried; at or past the last attempt, only a 429, which gives its attempt back', () => {
     fc.assert(
       fc.property(resultArb, contextArb, optionsArb, fc.boolean(), (result, ctx, options, byAttempts) => {
         const last = byAttempts
           ? { ...ctx, attempt: Math.max(ctx.attempt, options.maxAttempts) }
           : { ...ctx, receiveCount: Math.max(ctx.receiveCount, options.maxReceiveCount) };
-        expect(decide(result, last, options).action).not.toBe('retry');
+        const decision = decide(result, last, options);
+        if (decision.action !== 'retry') return;
+        // Waiting after a 429 is not an attempt (issue 10): the only retry left at the attempt bound.
+        expect(byAttempts).toBe(true);
+        expect(result).toMatchObject({ kind: 'response', httpStatus: 429 });
+        expect(decision).toMatchObject({ givesBackAttempt: true });
       }),
+      { numRuns: 2_000 },
     );
   });
 
