@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readRequestBody } from '../http/readRequestBody.js';
 import { PortUnavailableError } from './errors.js';
 import { listenErrorCode } from './listenErrorCode.js';
 import type { RunningEmulator } from './RunningEmulator.js';
@@ -71,12 +72,7 @@ export async function startEventBridgeEmulator(
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    for await (const chunk of req) {
-      bytes += (chunk as Buffer).length;
-      if (bytes <= MAX_REQUEST_BYTES) chunks.push(chunk as Buffer);
-    }
+    const { body, bytes, tooLarge } = await readRequestBody(req, MAX_REQUEST_BYTES);
     if (req.method !== 'POST') {
       reply(res, 400, {
         __type: 'UnknownOperationException',
@@ -92,13 +88,13 @@ export async function startEventBridgeEmulator(
       });
       return;
     }
-    if (bytes > MAX_REQUEST_BYTES) {
+    if (tooLarge) {
       reply(res, 400, { __type: 'ValidationException', message: `request of ${bytes} bytes exceeds 262144` });
       return;
     }
     let input: { Entries?: unknown };
     try {
-      input = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { Entries?: unknown };
+      input = JSON.parse(body.toString('utf8')) as { Entries?: unknown };
     } catch {
       reply(res, 400, { __type: 'SerializationException', message: 'the body is not JSON' });
       return;

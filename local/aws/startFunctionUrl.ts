@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { readRequestBody } from '../http/readRequestBody.js';
 import { createLambdaContext } from './createLambdaContext.js';
 import { PortUnavailableError } from './errors.js';
 import { invokeWithTimeout } from './invokeWithTimeout.js';
@@ -64,20 +65,15 @@ export async function startFunctionUrl(options: FunctionUrlOptions): Promise<Run
   });
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    for await (const chunk of req) {
-      bytes += (chunk as Buffer).length;
-      if (bytes <= MAX_REQUEST_BYTES) chunks.push(chunk as Buffer);
-    }
-    if (bytes > MAX_REQUEST_BYTES) {
+    const { body, tooLarge } = await readRequestBody(req, MAX_REQUEST_BYTES);
+    if (tooLarge) {
       counters.tooLarge += 1;
       sendJson(res, 413, {
         Message: 'Request must be smaller than 6291456 bytes for the InvokeFunction operation',
       });
       return;
     }
-    const event = toEvent(req, Buffer.concat(chunks), { host, urlId, region });
+    const event = toEvent(req, body, { host, urlId, region });
     const context = createLambdaContext({ functionName, functionTimeoutSeconds: timeoutSeconds, region });
     counters.invocations += 1;
     const outcome = await invokeWithTimeout(() => options.handler(event, context), timeoutSeconds * 1000);

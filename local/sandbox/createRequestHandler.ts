@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { readRequestBody } from '../http/readRequestBody.js';
 import { maskDocument } from './brazilianDocument.js';
 import type { FixedWindowRateLimiter, RateLimitDecision } from './fixedWindowRateLimiter.js';
 import type { IdempotencyClaim, IdempotencyStore } from './idempotencyStore.js';
@@ -118,7 +119,8 @@ async function handle(ctx: SandboxContext, req: IncomingMessage, res: ServerResp
   const method = req.method ?? 'GET';
   const path = new URL(req.url ?? '/', 'http://sandbox').pathname;
   const route = matchRoute(method, path);
-  const { text: bodyText, tooLarge: bodyTooLarge } = await readBody(req);
+  const { body, tooLarge: bodyTooLarge } = await readRequestBody(req, MAX_BODY_BYTES);
+  const bodyText = body.toString('utf8');
   const nowMs = ctx.clock();
   const presentedKey = presentedApiKey(req.headers);
   const apiKey = presentedKey === undefined ? undefined : ctx.state.apiKeys.get(presentedKey);
@@ -530,18 +532,6 @@ function presentedApiKey(headers: IncomingHttpHeaders): string | undefined {
 function singleHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-async function readBody(req: IncomingMessage): Promise<{ text: string; tooLarge: boolean }> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  // Read to the end even past the limit: the socket stays usable for the answer.
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    bytes += buffer.length;
-    if (bytes <= MAX_BODY_BYTES) chunks.push(buffer);
-  }
-  return { text: Buffer.concat(chunks).toString('utf8'), tooLarge: bytes > MAX_BODY_BYTES };
 }
 
 function errorCodeOf(body: unknown): string | undefined {
