@@ -22,6 +22,12 @@ export interface FlowControlDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** A slot booked on the outcome item (`reserved_slot_ms`, `check_slot_ms`: a DynamoDB number), if there is one. */
+export function bookedSlotOf(attribute: { N?: string } | undefined): number | undefined {
+  const atMs = Number(attribute?.N);
+  return Number.isFinite(atMs) && atMs > 0 ? atMs : undefined;
+}
+
 /** What the gate let through, or why it did not. */
 export type GateResult =
   /** POST now. `probe`: this delivery is the breaker's one probe, and its answer closes or reopens it. */

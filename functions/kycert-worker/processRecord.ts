@@ -10,7 +10,7 @@ import type { DecisionPublisher } from './decisionPublisher.js';
 import { type Delivery, readDelivery, visibilityTimeoutSeconds } from './deliveryVisibility.js';
 import { RetryLaterError } from './errors.js';
 import { type AccountBlockCode, type BreakerView, nextProbeBackoffMs } from './flowControl.js';
-import { type FlowControlDeps, type GateResult, passFlowGate } from './flowGate.js';
+import { bookedSlotOf, type FlowControlDeps, type GateResult, passFlowGate } from './flowGate.js';
 import type { CreateRunOutcome } from './kycertClient.js';
 import { maskIdempotencyKey } from './maskIdempotencyKey.js';
 import type { MessageVisibility } from './messageVisibility.js';
@@ -171,11 +171,10 @@ export async function processRecord(
     // A finished key needs no slot: the claim below settles the copy without a POST.
     await deps.apiKey?.get();
   } else {
-    const bookedSlotMs = Number(known?.reserved_slot_ms?.N);
     const gate = await passFlowGate(deps.flowControl, {
       nowMs: deps.nowMs,
       random: deps.random,
-      bookedSlotAtMs: Number.isFinite(bookedSlotMs) && bookedSlotMs > 0 ? bookedSlotMs : undefined,
+      bookedSlotAtMs: bookedSlotOf(known?.reserved_slot_ms),
       messageSentAtMs: delivery.sentAtMs,
       lastReceive: isLastReceive(delivery.receiveCount, deps.policy),
       deadlineMs: invocation.deadlineMs,

@@ -2,7 +2,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import { readDelivery, visibilityTimeoutSeconds } from './deliveryVisibility.js';
 import { RetryLaterError } from './errors.js';
-import { passFlowGate } from './flowGate.js';
+import { bookedSlotOf, passFlowGate } from './flowGate.js';
 import type { KycertResult } from './kycertClient.js';
 import { maskIdempotencyKey } from './maskIdempotencyKey.js';
 import type { MessageVisibility } from './messageVisibility.js';
@@ -110,19 +110,18 @@ export async function processStatusCheck(
     return markOverdue();
   if (!finalCheck && next.delaySeconds > 0) return defer(next.delaySeconds, 'not_due');
 
-  const bookedSlotMs = Number(item.check_slot_ms?.N);
-  const hasBookedSlot = Number.isFinite(bookedSlotMs) && bookedSlotMs > 0;
+  const bookedSlotAtMs = bookedSlotOf(item.check_slot_ms);
   // A booked slot stays usable for a while after its time (createWorkerDeps.ts, maxLateMs): once this check
   // has used it, it must not be used again by the next delivery.
   const forgetUsedSlot = async (): Promise<void> => {
-    if (hasBookedSlot)
+    if (bookedSlotAtMs !== undefined)
       await deps.outcomeStore.forgetCheckBooking(check.idempotency_key, { nowMs: deps.nowMs() });
   };
   if (deps.flowControl !== undefined) {
     const gate = await passFlowGate(deps.flowControl, {
       nowMs: deps.nowMs,
       random: deps.random,
-      bookedSlotAtMs: hasBookedSlot ? bookedSlotMs : undefined,
+      bookedSlotAtMs,
       messageSentAtMs: delivery.sentAtMs,
       lastReceive: false,
       deadlineMs: invocation.deadlineMs,
