@@ -66,7 +66,7 @@ export function slotDecision(
     ? options.maxInFunctionWaitMs + options.deferLeadMs + 1_000
     : options.maxInFunctionWaitMs;
   // A visibility is one whole second at least: a slot nearer than that is waited for here, whatever the threshold,
-  // or the message would come back after it (over maxLateMs after a slot under half a second away: given up).
+  // or the message would always come back after it.
   if (waitMs <= roomMs || waitMs < 1_000) return { action: 'send', waitMs };
   // On its last receive before the redrive policy a message is never deferred: it goes at most a short wait
   // from now (a 429 then dead-letters it with its reason, never without one).
