@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveIdempotencyKey } from '../functions/kycert-worker/runRequestMessage.js';
 import { type LocalPipeline, startLocalPipeline } from '../local/pipeline/startLocalPipeline.js';
 import type { FaultScript } from '../local/sandbox/index.js';
-import { type CliIo, runCli } from '../tools/cli.js';
+import { runCliCaptured } from './support/runCliCaptured.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -47,31 +47,8 @@ afterAll(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json<T = Record<string, unknown>>(): T;
-}
-
-async function cli(...args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    readStdin: async () => '',
-    env: process.env,
-    stdinIsTTY: false,
-    nowMs: Date.now,
-  };
-  const code = await runCli([...args, '--local', '--local-state', stateFile], io);
-  return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
-}
+const cli = (...args: string[]) =>
+  runCliCaptured([...args, '--local', '--local-state', stateFile], { env: process.env, nowMs: Date.now });
 
 async function settle(): Promise<void> {
   expect(await pipeline.waitUntilSettled({ timeoutMs: 20_000, pollMs: 100 })).toBe(true);

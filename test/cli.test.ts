@@ -22,7 +22,6 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { StackOutputs } from '../lib/stackOutputs.js';
-import { type CliIo, runCli } from '../tools/cli.js';
 import {
   correctionsFromJsonLines,
   matchCorrections,
@@ -38,6 +37,7 @@ import { CliError, UsageError } from '../tools/errors.js';
 import { freshIdempotencyKey } from '../tools/freshKey.js';
 import { maskBody } from '../tools/mask.js';
 import { endpointsForQueueUrls, need, resolveTarget, type Target } from '../tools/target.js';
+import { runCliCaptured } from './support/runCliCaptured.js';
 import { runRequestBody, VALID_CPF, VALID_CPF_FORMATTED } from './support/runRequestFactory.js';
 
 const NOW_MS = Date.parse('2026-11-23T12:00:00.000Z');
@@ -401,18 +401,8 @@ describe('dlq redrive asks before it moves more than one message', () => {
   async function redrive(args: string[], terminal: { tty: boolean; answer?: string }) {
     dlqHolds(keys.map((key, i) => deadLetterMessage(`m${i + 1}`, 'retries_exhausted', key)));
     dynamodb.on(GetItemCommand).resolves({ Item: failedItem(keys[0] as string) });
-    let stdout = '';
-    let stderr = '';
     const questions: string[] = [];
-    const io: CliIo = {
-      stdout: (text) => {
-        stdout += text;
-      },
-      stderr: (text) => {
-        stderr += text;
-      },
-      readStdin: async () => '',
-      env: {},
+    const run = await runCliCaptured(['dlq', 'redrive', '--reason', 'retries_exhausted', ...args], {
       stdinIsTTY: terminal.tty,
       nowMs: () => NOW_MS,
       resolveTarget: async () => stackTarget(),
@@ -420,9 +410,8 @@ describe('dlq redrive asks before it moves more than one message', () => {
         questions.push(question);
         return terminal.answer ?? '';
       },
-    };
-    const code = await runCli(['dlq', 'redrive', '--reason', 'retries_exhausted', ...args], io);
-    return { code, stdout, stderr, questions };
+    });
+    return { ...run, questions };
   }
 
   it('without a terminal and without --yes: refuses in one line, changes nothing', async () => {
@@ -472,15 +461,7 @@ describe('tables fit the terminal', () => {
   async function dlqList(args: string[], columns: number | undefined) {
     dlqHolds([deadLetterMessage('302010e5-4b65-45be-ab25-f882bcc8c910', 'retries_exhausted', key)]);
     sqs.on(GetQueueAttributesCommand).resolves({ Attributes: {} });
-    let stdout = '';
-    const io: CliIo = {
-      stdout: (text) => {
-        stdout += text;
-      },
-      stderr: () => {},
-      readStdin: async () => '',
-      env: {},
-      stdinIsTTY: false,
+    const run = await runCliCaptured(['dlq', 'list', ...args], {
       columns,
       nowMs: () => NOW_MS,
       resolveTarget: async () => ({
@@ -493,9 +474,9 @@ describe('tables fit the terminal', () => {
         deadLetterQueueArn: async () => DLQ_ARN,
         destroy() {},
       }),
-    };
-    expect(await runCli(['dlq', 'list', ...args], io)).toBe(0);
-    return stdout.split('\n').filter((line) => /^[┌│├└]/.test(line));
+    });
+    expect(run.code).toBe(0);
+    return run.stdout.split('\n').filter((line) => /^[┌│├└]/.test(line));
   }
   const widest = (lines: string[]) => Math.max(...lines.map((line) => [...line].length));
 
@@ -960,26 +941,13 @@ describe('small parts', () => {
 });
 
 describe('usage', () => {
-  async function cli(...args: string[]) {
-    let stdout = '';
-    let stderr = '';
-    const io: CliIo = {
-      stdout: (text) => {
-        stdout += text;
-      },
-      stderr: (text) => {
-        stderr += text;
-      },
-      readStdin: async () => '',
-      env: {},
-      stdinIsTTY: false,
+  const cli = (...args: string[]) =>
+    runCliCaptured(args, {
       nowMs: () => NOW_MS,
       resolveTarget: async () => {
         throw new Error('no target in these tests');
       },
-    };
-    return { code: await runCli(args, io), stdout, stderr };
-  }
+    });
 
   it.each([
     [[], 'Usage: kycert-queue [options] [command]'],

@@ -2,6 +2,7 @@
  * `list` and `status` over the outcome table as the worker and the webhook receiver write it: dynalite with the
  * deployed indexes, items written by the OutcomeStore's own methods, the CLI's entry point (`runCli`).
  */
+
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,8 +17,8 @@ import { LOCAL_CREDENTIALS } from '../local/aws/createLocalClients.js';
 import { createOutcomeTable } from '../local/aws/createOutcomeTable.js';
 import type { RunningEmulator } from '../local/aws/RunningEmulator.js';
 import { startDynamoDbEmulator } from '../local/aws/startDynamoDbEmulator.js';
-import { type CliIo, runCli } from '../tools/cli.js';
 import type { Target } from '../tools/target.js';
+import { runCliCaptured } from './support/runCliCaptured.js';
 import { runRequestFactory } from './support/runRequestFactory.js';
 
 const TABLE = 'kycert-outcomes';
@@ -59,25 +60,8 @@ const target = (): Target => ({
   destroy: () => {},
 });
 
-async function cli(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    readStdin: async () => '',
-    env: {},
-    stdinIsTTY: false,
-    nowMs: () => NOW_MS,
-    resolveTarget: async () => target(),
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
-}
+const cli = (...args: string[]) =>
+  runCliCaptured(args, { nowMs: () => NOW_MS, resolveTarget: async () => target() });
 
 /** A key accepted by kycert at `atMs`, as the worker records it. */
 async function acceptedKey(key: string, runId: string, atMs: number): Promise<void> {
