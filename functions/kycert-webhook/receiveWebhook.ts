@@ -4,7 +4,7 @@ import type { DecisionPublisher } from '../kycert-worker/decisionPublisher.js';
 import { maskIdempotencyKey } from '../kycert-worker/maskIdempotencyKey.js';
 import { MetricName } from '../kycert-worker/metricNames.js';
 import { OutcomeStore } from '../kycert-worker/outcomeStore.js';
-import { recordRunDecision } from '../kycert-worker/recordRunDecision.js';
+import { recordDecisionMetrics, recordRunDecision } from '../kycert-worker/recordRunDecision.js';
 import type { RunResult } from '../kycert-worker/runResult.js';
 import { classifyWebhook } from './webhookEvent.js';
 import type { WebhookEventLedger } from './webhookEventLedger.js';
@@ -214,10 +214,11 @@ async function recordOrPark(
     );
     const logKeys = { ...at.logKeys, idempotency_key: maskIdempotencyKey(key) };
     if (written.kind === 'recorded') {
-      countDecision(
+      const timeToDecisionMs = at.nowMs - (at.runCreatedAtMs ?? Date.parse(item.last_attempt_at?.S ?? ''));
+      recordDecisionMetrics(
         deps.metrics,
         run,
-        at.nowMs - (at.runCreatedAtMs ?? Date.parse(item.last_attempt_at?.S ?? '')),
+        Number.isFinite(timeToDecisionMs) && timeToDecisionMs >= 0 ? timeToDecisionMs : undefined,
       );
       deps.logger.info('decision recorded from a webhook', { ...logKeys, outcome: WebhookOutcome.recorded });
       return WebhookOutcome.recorded;
@@ -246,17 +247,6 @@ async function recordOrPark(
     parked_key: OutcomeStore.parkedRunKey(run.runId),
   });
   return WebhookOutcome.parked;
-}
-
-/** `Decided` once per run (and by `run_status`), with the time from kycert's acceptance to the decision. */
-function countDecision(metrics: Metrics, run: RunResult, timeToDecisionMs: number): void {
-  metrics.addMetric(MetricName.decided, MetricUnit.Count, 1);
-  const byStatus = metrics.singleMetric();
-  byStatus.addDimension('run_status', run.status);
-  byStatus.addMetric(MetricName.decided, MetricUnit.Count, 1);
-  if (Number.isFinite(timeToDecisionMs) && timeToDecisionMs >= 0) {
-    metrics.addMetric(MetricName.timeToDecision, MetricUnit.Milliseconds, timeToDecisionMs);
-  }
 }
 
 function json(statusCode: number, body: Record<string, unknown>): WebhookResponse {

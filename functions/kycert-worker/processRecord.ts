@@ -16,9 +16,9 @@ import { maskIdempotencyKey } from './maskIdempotencyKey.js';
 import type { MessageVisibility } from './messageVisibility.js';
 import { MetricName } from './metricNames.js';
 import type { OutcomeStore, ResultWrite } from './outcomeStore.js';
-import { recordDecisionMetrics, type StatusCheckDeps } from './processStatusCheck.js';
+import type { StatusCheckDeps } from './processStatusCheck.js';
 import type { RateLimitGovernor } from './rateLimitGovernor.js';
-import { recordRunDecision } from './recordRunDecision.js';
+import { recordDecisionMetrics, recordRunDecision } from './recordRunDecision.js';
 import {
   type AttemptContext,
   backoffSeconds,
@@ -728,7 +728,7 @@ async function takeEarlyWebhook(
       run_status: parked.status,
       decision: parked.decision,
     });
-    recordDecisionMetrics(deps, parked, 0);
+    recordDecisionMetrics(deps.metrics, parked, 0);
   }
 }
 

@@ -8,7 +8,7 @@ import { maskIdempotencyKey } from './maskIdempotencyKey.js';
 import type { MessageVisibility } from './messageVisibility.js';
 import { MetricName } from './metricNames.js';
 import type { Invocation, WorkerDeps } from './processRecord.js';
-import { recordRunDecision } from './recordRunDecision.js';
+import { recordDecisionMetrics, recordRunDecision } from './recordRunDecision.js';
 import { backoffSeconds, rateLimitedDelay } from './retryPolicy.js';
 import { isTerminal, type RunResult } from './runResult.js';
 import { parseStatusCheck, type StatusCheckMessage, type StatusCheckQueue } from './statusCheckQueue.js';
@@ -249,7 +249,7 @@ async function settle(
       decision: result.decision,
       source,
     });
-    recordDecisionMetrics(deps, result, nowMs - check.accepted_at_ms);
+    recordDecisionMetrics(deps.metrics, result, Math.max(0, nowMs - check.accepted_at_ms));
   }
 }
 
@@ -279,12 +279,4 @@ async function publishStored(
       nowMs: deps.nowMs(),
     },
   );
-}
-
-export function recordDecisionMetrics(deps: WorkerDeps, result: RunResult, timeToDecisionMs: number): void {
-  deps.metrics.addMetric(MetricName.decided, MetricUnit.Count, 1);
-  deps.metrics.addMetric(MetricName.timeToDecision, MetricUnit.Milliseconds, Math.max(0, timeToDecisionMs));
-  const byStatus = deps.metrics.singleMetric();
-  byStatus.addDimension('run_status', result.status);
-  byStatus.addMetric(MetricName.decided, MetricUnit.Count, 1);
 }

@@ -1,4 +1,6 @@
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DecisionPublisher } from './decisionPublisher.js';
+import { MetricName } from './metricNames.js';
 import type { OutcomeStore, RunResultWrite } from './outcomeStore.js';
 import type { RunResult } from './runResult.js';
 
@@ -40,4 +42,22 @@ export async function recordRunDecision(
     await outcomeStore.recordDecisionPublished(decision.idempotencyKey, { nowMs: decision.nowMs });
   }
   return written;
+}
+
+/**
+ * The metrics of a run just decided, by whichever path (a status check, an early webhook taken by the worker,
+ * the receiver): one `Decided`, one per run status, and the time to the decision when it is known.
+ */
+export function recordDecisionMetrics(
+  metrics: Metrics,
+  result: RunResult,
+  timeToDecisionMs: number | undefined,
+): void {
+  metrics.addMetric(MetricName.decided, MetricUnit.Count, 1);
+  if (timeToDecisionMs !== undefined) {
+    metrics.addMetric(MetricName.timeToDecision, MetricUnit.Milliseconds, timeToDecisionMs);
+  }
+  const byStatus = metrics.singleMetric();
+  byStatus.addDimension('run_status', result.status);
+  byStatus.addMetric(MetricName.decided, MetricUnit.Count, 1);
 }
