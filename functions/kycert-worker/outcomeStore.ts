@@ -339,7 +339,7 @@ export class OutcomeStore {
         set: {
           status: { S: OutcomeStatus.failed },
           dead_letter_reason: { S: outcome.reason },
-          list_status: { S: shardedListStatus(key, 'delivery:failed') },
+          list_status: { S: shardedListStatus(key, ListStatus.delivery(OutcomeStatus.failed)) },
           ...lastErrorAttributes(outcome),
           ...(outcome.externalId === undefined
             ? {}
@@ -464,7 +464,7 @@ export class OutcomeStore {
       {
         set: {
           run_status: { S: DECISION_OVERDUE },
-          list_status: { S: shardedListStatus(key, `run:${DECISION_OVERDUE}`) },
+          list_status: { S: shardedListStatus(key, ListStatus.run(DECISION_OVERDUE)) },
         },
         remove: ['next_check_at'],
       },
@@ -701,7 +701,7 @@ export class OutcomeStore {
             ':decision': result.decision === null ? { NULL: true } : { S: result.decision },
             ':event_id': { S: at.eventId },
             ':now': { S: now },
-            ':list_status': { S: shardedListStatus(key, 'webhook:unmatched') },
+            ':list_status': { S: shardedListStatus(key, ListStatus.unmatchedWebhook) },
             ':expires': { N: String(Math.floor(at.nowMs / 1000) + OutcomeStore.PARKED_RUN_TTL_SECONDS) },
             ':one': { N: '1' },
             ...optional,
@@ -785,6 +785,14 @@ export const DECISION_OVERDUE = 'decision_overdue';
  */
 export const LIST_STATUS_SHARDS = 4;
 
+/** The `list_status` values, before their `#<shard>`: written here, queried by `kycert-queue list`. */
+export const ListStatus = {
+  delivery: (status: string) => `delivery:${status}`,
+  decision: (decision: string) => `decision:${decision}`,
+  run: (runStatus: string) => `run:${runStatus}`,
+  unmatchedWebhook: 'webhook:unmatched',
+} as const;
+
 export function shardedListStatus(key: string, value: string): string {
   let hash = 0;
   for (const char of key) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
@@ -795,8 +803,8 @@ function listStatusFor(key: string, result: RunResult): string {
   return shardedListStatus(
     key,
     result.status === RunStatus.failed
-      ? 'run:failed'
-      : `decision:${(result.decision ?? result.status).toLowerCase()}`,
+      ? ListStatus.run(RunStatus.failed)
+      : ListStatus.decision((result.decision ?? result.status).toLowerCase()),
   );
 }
 

@@ -1,6 +1,10 @@
 import { type AttributeValue, type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { OutcomeTable } from '../../functions/kycert-worker/constants.js';
-import { DECISION_OVERDUE, LIST_STATUS_SHARDS } from '../../functions/kycert-worker/outcomeStore.js';
+import {
+  DECISION_OVERDUE,
+  LIST_STATUS_SHARDS,
+  ListStatus,
+} from '../../functions/kycert-worker/outcomeStore.js';
 import { UsageError } from '../errors.js';
 import { maskText } from '../mask.js';
 import { type Outcome, toOutcome } from '../outcome.js';
@@ -39,13 +43,13 @@ export interface OutcomePage {
 export function listStatusOf(filter: ListFilter): string {
   switch (filter.kind) {
     case 'status':
-      return `delivery:${filter.value}`;
+      return ListStatus.delivery(filter.value);
     case 'decision':
-      return `decision:${filter.value}`;
+      return ListStatus.decision(filter.value);
     case 'runStatus':
-      return `run:${filter.value}`;
+      return ListStatus.run(filter.value);
     case 'unmatched':
-      return 'webhook:unmatched';
+      return ListStatus.unmatchedWebhook;
   }
 }
 
