@@ -6,6 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { P3Result, P3SideResult } from './p3RateLimit.js';
+import { escapeXml, svgStart } from './svg.js';
 
 const WIDTH_PX = 760;
 const LEFT_PX = 50;
@@ -15,7 +16,6 @@ const PANEL_GAP_PX = 56;
 const TOP_PX = 64;
 const COLOURS = { created: '#1a73e8', rateLimited: '#d93025', limit: '#5f6368' } as const;
 
-const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const percent = (value: number) => `${(value * 100).toFixed(1)} %`;
 
 /** One panel per side, windows on the x axis (the same scale for both), a dashed line at the limit. */
@@ -33,12 +33,11 @@ export function rateLimitChartSvg(p3: Pick<P3Result, 'limit' | 'windowMs' | 'bas
   const barPx = Math.max(1, (slotPx - 4) / 2);
   const heightPx = TOP_PX + sides.length * (PANEL_PX + PANEL_GAP_PX);
   const y = (panelTop: number, count: number) => panelTop + PANEL_PX - (count / maxCount) * PANEL_PX;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH_PX}" height="${heightPx}" viewBox="0 0 ${WIDTH_PX} ${heightPx}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
-    `<title>Runs created and 429s per rate-limit window, 80d7c5d and now</title>`,
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="bold">Runs created and 429s per window (L = ${p3.limit} per ${p3.windowMs / 1000} s), backlog enqueued at once</text>`,
-  ];
+  const parts: string[] = svgStart(
+    { widthPx: WIDTH_PX, heightPx },
+    'Runs created and 429s per rate-limit window, 80d7c5d and now',
+    `Runs created and 429s per window (L = ${p3.limit} per ${p3.windowMs / 1000} s), backlog enqueued at once`,
+  );
   const legend: [string, string][] = [
     [COLOURS.created, 'runs created (202)'],
     [COLOURS.rateLimited, 'answered 429'],

@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { PackageGroup } from './bundleComposition.js';
+import { escapeXml, svgStart } from './svg.js';
 
 export interface ChartSide {
   label: string;
@@ -21,7 +22,6 @@ const TOP_PX = 64;
 const COLOURS = ['#9aa0a6', '#1a73e8'] as const;
 
 const kb = (bytes: number) => `${(bytes / 1000).toLocaleString('en-US', { maximumFractionDigits: 0 })} KB`;
-const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Horizontal bars, one pair per package group, scaled to the largest; each bar labelled with its size. */
 export function bundleChartSvg(before: ChartSide, after: ChartSide): string {
@@ -36,12 +36,11 @@ export function bundleChartSvg(before: ChartSide, after: ChartSide): string {
   const scale = (WIDTH_PX - LABEL_PX - VALUE_PX - 20) / maxBytes;
   const rowPx = 2 * BAR_PX + GROUP_GAP_PX;
   const heightPx = TOP_PX + groups.length * rowPx + 10;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH_PX}" height="${heightPx}" viewBox="0 0 ${WIDTH_PX} ${heightPx}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
-    `<title>Worker bundle bytes by package, ${escapeXml(before.label)} and ${escapeXml(after.label)}</title>`,
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="bold">Worker bundle (index.mjs and its chunks) by package: ${escapeXml(before.label)} ${kb(before.bytes)} → ${escapeXml(after.label)} ${kb(after.bytes)}</text>`,
-  ];
+  const parts: string[] = svgStart(
+    { widthPx: WIDTH_PX, heightPx },
+    `Worker bundle bytes by package, ${before.label} and ${after.label}`,
+    `Worker bundle (index.mjs and its chunks) by package: ${before.label} ${kb(before.bytes)} → ${after.label} ${kb(after.bytes)}`,
+  );
   sides.forEach((side, index) => {
     const x = LABEL_PX + index * 220;
     parts.push(
