@@ -1,12 +1,13 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
 import { Function as AgeCheckFunction, Architecture, Code, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../functions/kycert-worker/metricNames.js';
 import { bundleDir } from './bundleDir.js';
+import { functionLogsAndRole } from './functionLogsAndRole.js';
 
 /** Often enough that the `api-key-age` alarm returns to OK within the hour after a rotation. */
 export const API_KEY_AGE_CHECK_INTERVAL = Duration.hours(1);
@@ -40,15 +41,10 @@ export class ApiKeyAgeCheck extends Construct {
 
   constructor(scope: Construct, id: string, props: ApiKeyAgeCheckProps) {
     super(scope, id);
-    this.logGroup = new LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? RetentionDays.THREE_MONTHS,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    this.role = new Role(this, 'Role', {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: 'kycert-queue API key age check: describe the API key secret, write its own logs',
-    });
-    this.logGroup.grantWrite(this.role);
+    ({ logGroup: this.logGroup, role: this.role } = functionLogsAndRole(this, {
+      roleDescription: 'kycert-queue API key age check: describe the API key secret, write its own logs',
+      logRetention: props.logRetention,
+    }));
     this.role.addToPolicy(
       new PolicyStatement({
         actions: ['secretsmanager:DescribeSecret'],

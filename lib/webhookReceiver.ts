@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
-import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { Role } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import {
   Architecture,
@@ -12,13 +12,14 @@ import {
   Runtime,
   Tracing,
 } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { OutcomeTable } from '../functions/kycert-worker/constants.js';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../functions/kycert-worker/metricNames.js';
 import { bundleDir } from './bundleDir.js';
 import { InvalidSettingsError } from './errors.js';
+import { functionLogsAndRole } from './functionLogsAndRole.js';
 import { webhookReceiverPermissions } from './webhookReceiverPermissions.js';
 
 /** How kycert's webhooks reach the stack; `enabled` creates the receiver. */
@@ -119,15 +120,11 @@ export class WebhookReceiver extends Construct {
     // Retained: a replacement would put a new placeholder where the operator put kycert's secret.
     this.secret.applyRemovalPolicy(RemovalPolicy.RETAIN);
 
-    this.logGroup = new LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? RetentionDays.THREE_MONTHS,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    this.role = new Role(this, 'Role', {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: 'kycert-queue webhook receiver: its outcome table and index, its secret, the decision bus',
-    });
-    this.logGroup.grantWrite(this.role);
+    ({ logGroup: this.logGroup, role: this.role } = functionLogsAndRole(this, {
+      roleDescription:
+        'kycert-queue webhook receiver: its outcome table and index, its secret, the decision bus',
+      logRetention: props.logRetention,
+    }));
 
     this.lambdaFunction = new LambdaFunction(this, 'Function', {
       code: Code.fromAsset(bundleDir('kycert-webhook')),

@@ -1,7 +1,7 @@
-import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Names, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
-import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { Role } from 'aws-cdk-lib/aws-iam';
 import {
   Architecture,
   Code,
@@ -10,11 +10,12 @@ import {
   Runtime,
   Tracing,
 } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { type LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { bundleDir } from './bundleDir.js';
 import { InvalidSettingsError } from './errors.js';
+import { functionLogsAndRole } from './functionLogsAndRole.js';
 import { workerPermissions } from './workerPermissions.js';
 import { type WorkerSettings, workerEnvironment } from './workerSettings.js';
 
@@ -134,15 +135,10 @@ export class WorkerFunction extends Construct {
       ]);
     }
 
-    this.logGroup = new LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? WorkerFunctionDefaults.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    this.role = new Role(this, 'Role', {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: 'kycert-queue worker: its queue, its DLQ, its outcome table, its API key secret',
-    });
-    this.logGroup.grantWrite(this.role);
+    ({ logGroup: this.logGroup, role: this.role } = functionLogsAndRole(this, {
+      roleDescription: 'kycert-queue worker: its queue, its DLQ, its outcome table, its API key secret',
+      logRetention: props.logRetention ?? WorkerFunctionDefaults.logRetention,
+    }));
 
     if (
       props.reservedConcurrency !== undefined &&
