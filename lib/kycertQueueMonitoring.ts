@@ -159,6 +159,17 @@ export class KycertQueueMonitoring extends Construct {
 
     const fn = props.lambdaFunction;
     const dlq = props.deadLetterQueue;
+    /** Every series of a worker metric by one more dimension (`reason`, `run_status`), summed per 5 minutes. */
+    const workerMetricBy = (dimension: string, metricName: MetricName) =>
+      new MathExpression({
+        expression:
+          `SEARCH('{${METRICS_NAMESPACE},${dimension},service,${STAGE_DIMENSION}} ` +
+          `MetricName="${metricName}" service="${SERVICE_NAME}" ` +
+          `${STAGE_DIMENSION}="${props.stageName}"', 'Sum', 300)`,
+        usingMetrics: {},
+        label: '',
+        period: FIVE_MINUTES,
+      });
     const workerMetric = (metricName: MetricName, statistic: string, options: { label?: string } = {}) =>
       new Metric({
         namespace: METRICS_NAMESPACE,
@@ -542,17 +553,7 @@ export class KycertQueueMonitoring extends Construct {
       }),
       new GraphWidget({
         title: 'Dead-lettered by reason',
-        left: [
-          new MathExpression({
-            expression:
-              `SEARCH('{${METRICS_NAMESPACE},reason,service,${STAGE_DIMENSION}} ` +
-              `MetricName="${MetricName.deadLettered}" service="${SERVICE_NAME}" ` +
-              `${STAGE_DIMENSION}="${props.stageName}"', 'Sum', 300)`,
-            usingMetrics: {},
-            label: '',
-            period: FIVE_MINUTES,
-          }),
-        ],
+        left: [workerMetricBy('reason', MetricName.deadLettered)],
         ...wide,
       }),
     );
@@ -561,17 +562,7 @@ export class KycertQueueMonitoring extends Construct {
         new GraphWidget({
           title: 'Run decisions by kind (Decided by run_status)',
           stacked: true,
-          left: [
-            new MathExpression({
-              expression:
-                `SEARCH('{${METRICS_NAMESPACE},run_status,service,${STAGE_DIMENSION}} ` +
-                `MetricName="${MetricName.decided}" service="${SERVICE_NAME}" ` +
-                `${STAGE_DIMENSION}="${props.stageName}"', 'Sum', 300)`,
-              usingMetrics: {},
-              label: '',
-              period: FIVE_MINUTES,
-            }),
-          ],
+          left: [workerMetricBy('run_status', MetricName.decided)],
           width: 8,
           height: 6,
         }),
